@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `qemu` transport: the hypervisor's debug console port.
+//!
+//! QEMU's `isa-debugcon` device (and Bochs' port e9 hack) takes every byte written to I/O port
+//! 0xe9 and hands it to a host character device. A `rep outsb` writes a whole chunk with one
+//! instruction: under KVM that is one exit to the host per page of data, under TCG one helper
+//! call per byte inside the emulator, and in both cases one host call as l4log counts them.
+//!
+//! The device answers reads of its port with 0xe9, which is how [`DebugCon::open`] tells that it
+//! is there: an unclaimed port reads as 0xff.
+
+use super::Channel;
+use kernel::{bindings, prelude::*};
+
+/// The debug console's I/O port.
+const PORT: u16 = 0xe9;
+/// What the device returns on a read of [`PORT`] (QEMU's `readback` property default).
+const READBACK: u8 = 0xe9;
+/// One page: KVM forwards string port I/O to the host one page at a time.
+const PAGE: usize = 4096;
+
+/// The claimed debug console port; released on drop.
+///
+/// # Invariants
+///
+/// `PORT` was claimed for this value with `request_region` and is released exactly once, in
+/// `drop`.
+pub(crate) struct DebugCon(());
+
+impl Channel for DebugCon {
+    const MAX_CHUNK: usize = PAGE;
+
+    fn open() -> Result<Self> {
+        // SAFETY: `request_region` only records a claim in the I/O port resource tree; the name
+        // is a static string, so it outlives the claim.
+        let claim = unsafe { bindings::request_region(PORT.into(), 1, c"l4log".as_ptr()) };
+        if claim.is_null() {
+            pr_err!("I/O port {PORT:#x} is claimed by another driver (see /proc/ioports)\n");
+            return Err(EBUSY);
+        }
+        // INVARIANT: the port was claimed just above.
+        let port = DebugCon(());
+        if port.read() != READBACK {
+            pr_err!(
+                "no host debug console at I/O port {PORT:#x} \
+                 (QEMU: -device isa-debugcon,iobase={PORT:#x},chardev=...)\n"
+            );
+            return Err(ENODEV);
+        }
+        Ok(port)
+    }
+
+    fn send(&self, chunk: &[u8]) -> Result {
+        // SAFETY: `rep outsb` reads `rcx` bytes starting at `rsi` and writes them to port `dx`.
+        // `rsi`/`rcx` describe `chunk`, which is valid for reads for its whole length; the
+        // instruction writes no memory, uses no stack and leaves the flags alone. The kernel
+        // keeps the direction flag clear, so it walks the buffer upwards. We own the port by the
+        // type invariant.
+        unsafe {
+            core::arch::asm!(
+                "rep outsb",
+                inout("rcx") chunk.len() => _,
+                inout("rsi") chunk.as_ptr() => _,
+                in("dx") PORT,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        Ok(())
+    }
+}
+
+impl DebugCon {
+    fn read(&self) -> u8 {
+        let value: u8;
+        // SAFETY: reading our claimed port (type invariant) has no effect on memory or flags.
+        unsafe {
+            core::arch::asm!(
+                "in al, dx",
+                out("al") value,
+                in("dx") PORT,
+                options(nomem, nostack, preserves_flags)
+            );
+        }
+        value
+    }
+}
+
+impl Drop for DebugCon {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the port was claimed for `self` and is released once.
+        unsafe { bindings::release_region(PORT.into(), 1) };
+    }
+}

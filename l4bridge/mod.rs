@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! l4bridge: a safe API over the host's log channel.
+//!
+//! A paravirtualized guest reaches its host's log through one platform call: an IPC to the
+//! L4Re log capability on L4Linux, a port write that traps to the hypervisor under QEMU. Each
+//! platform's transport implements [`Channel`] and keeps every `unsafe` block to itself; the rest
+//! of l4log sees only [`HostLog`], which splits writes into host calls of at most
+//! [`MAX_CHUNK`] bytes and counts what it sent.
+//!
+//! Exactly one transport is compiled in, chosen by the kernel's configuration.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+
+#[cfg(all(CONFIG_X86_64, not(CONFIG_UML), not(CONFIG_L4)))]
+mod debugcon;
+#[cfg(all(CONFIG_X86_64, not(CONFIG_UML), not(CONFIG_L4)))]
+use debugcon::DebugCon as Transport;
+
+/// One platform's way of putting bytes into the host's log.
+pub(crate) trait Channel: Sized + Send + Sync {
+    /// The most bytes one host call carries.
+    const MAX_CHUNK: usize;
+
+    /// Takes hold of the channel, or explains why the host offers none.
+    fn open() -> Result<Self>;
+
+    /// Puts `chunk` (at most [`Self::MAX_CHUNK`] bytes, never empty) into the host's log with one
+    /// host call. On error nothing of `chunk` is taken to have arrived.
+    fn send(&self, chunk: &[u8]) -> Result;
+}
+
+/// The most bytes one host call of this platform carries.
+pub(crate) const MAX_CHUNK: usize = <Transport as Channel>::MAX_CHUNK;
+
+/// A write to the host log stopped early.
+#[derive(Debug)]
+pub(crate) struct WriteError {
+    /// Bytes that reached the host before the failure.
+    pub(crate) sent: usize,
+    /// Why the host call failed.
+    pub(crate) error: Error,
+}
+
+/// Counters of what went to the host; read them with [`HostLog::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Bytes the host accepted.
+    pub(crate) bytes: u64,
+    /// Host calls made, failed ones included.
+    pub(crate) calls: u64,
+    /// Host calls that failed.
+    pub(crate) errors: u64,
+}
+
+/// The host's log channel of the running platform.
+pub(crate) type HostLog = Bridge<Transport>;
+
+/// A [`Channel`] with chunking and counters; use it through [`HostLog`].
+pub(crate) struct Bridge<C: Channel> {
+    channel: C,
+    bytes: AtomicU64,
+    calls: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl<C: Channel> Bridge<C> {
+    /// Takes hold of the host's log channel.
+    pub(crate) fn open() -> Result<Self> {
+        Ok(Self::with_channel(C::open()?))
+    }
+
+    fn with_channel(channel: C) -> Self {
+        Self {
+            channel,
+            bytes: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Puts all of `bytes` into the host's log, one host call per [`Channel::MAX_CHUNK`] bytes,
+    /// in order. Stops at the first failed host call and reports how much was sent before it.
+    pub(crate) fn write(&self, bytes: &[u8]) -> Result<(), WriteError> {
+        let mut sent = 0;
+        for chunk in bytes.chunks(C::MAX_CHUNK) {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            if let Err(error) = self.channel.send(chunk) {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                return Err(WriteError { sent, error });
+            }
+            sent += chunk.len();
+            self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// What has gone to the host so far.
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            bytes: self.bytes.load(Ordering::Relaxed),
+            calls: self.calls.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}

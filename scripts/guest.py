@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Boots an l4log guest once, inside the build root.
+
+    guest.py run [--target qemu] [--extra DIR] [--cmd CMD] [--interactive]
+
+Builds the kernel and l4log.ko when needed, builds the initramfs, starts the
+guest, and prints `host-log: PATH`, the byte-exact capture of what the host
+log received, as its last line. The exit status is the guest command's.
+
+Channels between host and guest (target qemu):
+  COM1 (ttyS0)       the guest console: the terminal, or a file in tests
+  COM2 (ttyS1)       control: the guest's insmod and exit status, its dmesg
+  isa-debugcon 0xe9  the host log l4log writes to: captured to a file and,
+                     for people, shown line by line as `host-log| ...`
+"""
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "ramdisk"))
+import build as ramdisk  # noqa: E402  (ramdisk/build.py)
+
+CACHE = Path(os.environ.get("L4LOG_INNER_CACHE", "/cache"))
+RUNS_KEPT = 20
+QEMU = "qemu-system-x86_64"
+MEMORY_MB = 256
+# Each boot under TCG takes about 2 s; the limit is for a guest that hangs.
+DEFAULT_TIMEOUT = 300
+KVM_PROBE_TIMEOUT = 20
+
+
+def log(msg):
+    print(f"l4log: {msg}", file=sys.stderr, flush=True)
+
+
+def run_script(*args):
+    """Runs one of scripts/ and returns the last line it printed."""
+    out = subprocess.run([str(REPO / "scripts" / args[0]), *args[1:]], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+@dataclass
+class Boot:
+    """What one boot of the guest left behind."""
+    run_dir: Path
+    status: int | None = None          # the guest command's exit status
+    insmod_status: int | None = None
+    dmesg: str = ""
+    timed_out: bool = False
+    accel: str = ""
+    qemu_cmdline: list = field(default_factory=list)
+
+    @property
+    def host_log(self):
+        return self.run_dir / "host-log"
+
+    @property
+    def console(self):
+        return self.run_dir / "console"
+
+
+def new_run_dir():
+    runs = CACHE / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    old = sorted(p for p in runs.iterdir() if p.is_dir())
+    for stale in old[:max(0, len(old) - RUNS_KEPT + 1)]:
+        shutil.rmtree(stale, ignore_errors=True)
+    path = runs / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}-{time.monotonic_ns() % 10**6}")
+    path.mkdir()
+    return path
+
+
+class HostLogReader(threading.Thread):
+    """Copies the host log from a FIFO to a file, and shows it when asked."""
+
+    def __init__(self, fifo, capture, display):
+        super().__init__(daemon=True)
+        self.fifo, self.capture, self.display = fifo, capture, display
+        self.pending = b""
+
+    def run(self):
+        with open(self.fifo, "rb", buffering=0) as src, open(self.capture, "wb") as dst:
+            while data := src.read(65536):
+                dst.write(data)
+                if self.display:
+                    self.show(data)
+        if self.display and self.pending:
+            self.show_line(self.pending)
+
+    def show(self, data):
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            self.show_line(line)
+
+    @staticmethod
+    def show_line(line):
+        # Control bytes are escaped: the guest does not get to drive the host's terminal.
+        text = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}"
+                       for c in line.decode("utf-8", "backslashreplace"))
+        sys.stdout.write(f"host-log| {text}\n")
+        sys.stdout.flush()
+
+    def finish(self):
+        """Waits for the copy to end; unblocks it if QEMU never opened the FIFO."""
+        try:
+            os.close(os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # ENXIO: the reader already finished
+        self.join()
+
+
+def qemu_args(kernel_image, initramfs, run_dir, accel, console):
+    accel_args = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
+    return [
+        QEMU, *accel_args, "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
+        "-kernel", str(kernel_image), "-initrd", str(initramfs),
+        "-append", "console=ttyS0 panic=-1 loglevel=6",
+        *console,
+        "-chardev", f"file,id=control,path={run_dir / 'control'}", "-serial", "chardev:control",
+        "-chardev", f"file,id=hostlog,path={run_dir / 'host-log.fifo'}",
+        "-device", "isa-debugcon,iobase=0xe9,chardev=hostlog",
+    ]
+
+
+def parse_control(boot):
+    text = (boot.run_dir / "control").read_text(errors="replace").replace("\r", "")
+    in_dmesg, dmesg = False, []
+    for line in text.splitlines():
+        if line == "l4log-dmesg-begin":
+            in_dmesg = True
+        elif line == "l4log-dmesg-end":
+            in_dmesg = False
+        elif in_dmesg:
+            dmesg.append(line)
+        elif line.startswith("l4log-insmod: "):
+            boot.insmod_status = int(line.split()[1])
+        elif line.startswith("l4log-status: "):
+            boot.status = int(line.split()[1])
+    boot.dmesg = "\n".join(dmesg)
+
+
+def boot_guest(kernel_dir, module, mode, cmd=None, extra=None, display=False, interactive=False,
+               timeout=DEFAULT_TIMEOUT, accel=None, quiet=False):
+    """Boots the guest once and returns the Boot record."""
+    kernel_dir = Path(kernel_dir)
+    run_dir = new_run_dir()
+    initramfs = run_dir / "initramfs.cpio"
+    ramdisk.build(initramfs, kernel_dir / "usr" / "gen_init_cpio", module, mode, cmd, extra)
+    image = kernel_dir / (kernel_dir / ".l4log-image").read_text().strip()
+    boot = Boot(run_dir)
+    boot.accel = accel or choose_accel(kernel_dir, module)
+    console_log = run_dir / "console"
+    if interactive:
+        console = ["-chardev", f"stdio,id=console,mux=on,signal=off,logfile={console_log}",
+                   "-serial", "chardev:console", "-mon", "chardev=console,mode=readline"]
+    elif display:
+        console = ["-chardev", f"stdio,id=console,signal=off,logfile={console_log}",
+                   "-serial", "chardev:console"]
+    else:
+        console = ["-chardev", f"file,id=console,path={console_log}", "-serial", "chardev:console"]
+    boot.qemu_cmdline = qemu_args(image, initramfs, run_dir, boot.accel, console)
+    if not quiet:
+        log("qemu command line:\n  " + shlex.join(boot.qemu_cmdline))
+    os.mkfifo(run_dir / "host-log.fifo")
+    reader = HostLogReader(run_dir / "host-log.fifo", boot.host_log, display or interactive)
+    reader.start()
+    try:
+        subprocess.run(boot.qemu_cmdline, stdin=None if interactive else subprocess.DEVNULL,
+                       timeout=None if interactive else timeout, check=False)
+    except subprocess.TimeoutExpired:
+        boot.timed_out = True
+    finally:
+        reader.finish()
+    parse_control(boot)
+    return boot
+
+
+def choose_accel(kernel_dir, module):
+    """KVM if a guest is proven to boot with it on this host, else TCG.
+
+    On some hosts /dev/kvm only runs guests of its own kind (kvm_pvm hangs an
+    ordinary kernel), so it is tried once per host boot and kernel, with a
+    time limit, and the answer is kept.
+    """
+    if os.environ.get("L4LOG_ACCEL") in ("kvm", "tcg"):
+        return os.environ["L4LOG_ACCEL"]
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg"
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    verdict = CACHE / "accel" / f"{boot_id}-{kernel_dir.name}"
+    if not verdict.exists():
+        log("checking whether guests boot under KVM here (once per host boot)")
+        probe = boot_guest(kernel_dir, module, "command", "true", accel="kvm",
+                           timeout=KVM_PROBE_TIMEOUT, quiet=True)
+        works = probe.status == 0
+        verdict.parent.mkdir(parents=True, exist_ok=True)
+        verdict.write_text("kvm\n" if works else "tcg\n")
+        log(f"KVM {'works' if works else 'does not boot a guest here; using TCG'}")
+    return verdict.read_text().strip()
+
+
+def build_all(target):
+    kernel_dir = run_script("kernel", target)
+    module = run_script("module", target)
+    return kernel_dir, module
+
+
+def host_path(path):
+    """`path` (inside the build root) as the host sees it."""
+    host_cache = os.environ.get("L4LOG_HOST_CACHE")
+    rel = Path(path).relative_to(CACHE)
+    return Path(host_cache) / rel if host_cache else Path(path)
+
+
+def cmd_run(args):
+    kernel_dir, module = build_all(args.target)
+    if args.cmd is not None:
+        mode = "command"
+    else:
+        mode = "shell" if args.interactive else "demo"
+    boot = boot_guest(kernel_dir, module, mode, args.cmd, args.extra, display=True,
+                      interactive=args.interactive and args.cmd is None, timeout=args.timeout)
+    status = report(boot)
+    print(f"host-log: {host_path(boot.host_log)}", flush=True)
+    return status
+
+
+def report(boot):
+    """Explains a boot that did not end normally; returns the exit status to use."""
+    if boot.timed_out:
+        log(f"the guest did not power off within the time limit (console: {host_path(boot.console)})")
+        return 124
+    if boot.insmod_status not in (None, 0):
+        log(f"insmod l4log.ko failed with status {boot.insmod_status}; the guest's kernel log:")
+        print(boot.dmesg[-2000:], file=sys.stderr)
+        return boot.insmod_status
+    if boot.status is None:
+        log(f"the guest stopped without reporting a status (console: {host_path(boot.console)})")
+        return 125
+    return boot.status
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="build and boot the guest once")
+    run.add_argument("--target", default="qemu", choices=["qemu"])
+    run.add_argument("--extra", help="directory copied into the guest at /extra")
+    run.add_argument("--cmd", help="shell command run in the guest after insmod")
+    run.add_argument("--interactive", action="store_true", help="a shell on the console after the demo")
+    run.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT)
+    args = parser.parse_args()
+    sys.exit(cmd_run(args))
+
+
+if __name__ == "__main__":
+    main()
