@@ -12,6 +12,9 @@
 //!   an empty write.
 //!
 //! Nothing is printed to the kernel log on this path.
+//!
+//! The host log's counters show in the file's fdinfo (`/proc/PID/fdinfo/FD`):
+//! `l4log-bytes`, `l4log-host-calls`, `l4log-host-errors`, counted since the module was loaded.
 
 use crate::{
     l4bridge::{WriteError, MAX_CHUNK},
@@ -23,6 +26,8 @@ use kernel::{
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     new_mutex,
     prelude::*,
+    seq_file::SeqFile,
+    seq_print,
     sync::{Arc, Mutex},
 };
 
@@ -58,6 +63,13 @@ impl MiscDevice for OpenFile {
 
     fn write_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterSource<'_>) -> Result<usize> {
         kiocb.file().write(iov)
+    }
+
+    fn show_fdinfo(open: Pin<&OpenFile>, m: &SeqFile, _file: &File) {
+        let stats = open.log.host.stats();
+        seq_print!(m, "l4log-bytes:\t{}\n", stats.bytes);
+        seq_print!(m, "l4log-host-calls:\t{}\n", stats.calls);
+        seq_print!(m, "l4log-host-errors:\t{}\n", stats.errors);
     }
 }
 

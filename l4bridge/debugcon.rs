@@ -34,7 +34,7 @@ impl Channel for DebugCon {
     fn open() -> Result<Self> {
         // SAFETY: `request_region` only records a claim in the I/O port resource tree; the name
         // is a static string, so it outlives the claim.
-        let claim = unsafe { bindings::request_region(PORT.into(), 1, c"l4log".as_ptr()) };
+        let claim = unsafe { bindings::request_region(PORT.into(), 1, c"l4log".as_char_ptr()) };
         if claim.is_null() {
             pr_err!("I/O port {PORT:#x} is claimed by another driver (see /proc/ioports)\n");
             return Err(EBUSY);
