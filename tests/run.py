@@ -12,6 +12,7 @@ kernel log is checked for WARN, BUG, Oops and panics. The last line is
 import argparse
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,7 @@ class Suite:
             kernel_dir, module = guest.build_all(TARGET)
             tool = self.work / "extra" / "l4log-test"
             tool.parent.mkdir(parents=True)
+            shutil.copy(REPO / "tests/guest/host-calls.sh", tool.parent)
             subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(tool),
                             str(REPO / "tests/guest/l4log-test.c")], check=True)
             self._built = (kernel_dir, module, tool.parent)
@@ -152,6 +154,15 @@ class Suite:
         page = (PATTERN * (PAGE // len(PATTERN) + 1))[:PAGE]
         check_bytes(b.host_log.read_bytes(), page[-100:])
 
+    def e2e_host_calls_per_write(self):
+        # One host call per chunk of 4096 bytes (a page: the debug port's chunk).
+        b = self.boot("./host-calls.sh 4096 1 4095 4096 4097 65536 1048576")
+        for line in b.console.read_text(errors="replace").splitlines():
+            if line.startswith("l4log-measure: "):
+                print(f"# {line.strip()}")
+        check(len(b.host_log.read_bytes()) == 1 + 4095 + 4096 + 4097 + 65536 + 1048576,
+              "host log length does not match the writes")
+
     def e2e_rmmod(self):
         # Refused (EBUSY) while a file is open; succeeds after, and the node goes away.
         self.boot("exec 3>/dev/l4log; if rmmod l4log; then echo 'rmmod with an open file worked'; exit 1; fi; "
@@ -186,6 +197,7 @@ class Suite:
             ("e2e_zero_length_write", self.e2e_zero_length_write),
             ("e2e_one_mib_every_byte_value", self.e2e_one_mib_every_byte_value),
             ("e2e_partly_unmapped_buffer", self.e2e_partly_unmapped_buffer),
+            ("e2e_host_calls_per_write", self.e2e_host_calls_per_write),
             ("e2e_rmmod", self.e2e_rmmod),
             ("e2e_run_interface", self.e2e_run_interface),
             ("kernel_log_clean", self.kernel_log_clean),
