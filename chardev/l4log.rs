@@ -28,6 +28,12 @@ module! {
     authors: ["The l4log developers"],
     description: "Writes to /dev/l4log go to the host's log (L4Re log, QEMU debug console)",
     license: "GPL",
+    params: {
+        host_channel: i64 {
+            default: -1,
+            description: "Host log channel: qemu: I/O port (-1: 0xe9); uml: host fd (-1: 2, stderr)",
+        },
+    },
 }
 
 /// The device node's name, under /dev.
@@ -58,10 +64,15 @@ impl kernel::InPlaceModule for L4LogModule {
         // `log` is written before `misc` registers the device, so an open right after
         // registration finds it.
         try_pin_init!(Self {
-            log: Arc::new(L4Log { host: HostLog::open()? }, GFP_KERNEL)?,
+            log: Arc::new(L4Log { host: HostLog::open(host_channel())? }, GFP_KERNEL)?,
             misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: DEVICE_NAME }),
         })
     }
+}
+
+/// The `host_channel` parameter; `None` (-1, or any negative value) for the platform's default.
+fn host_channel() -> l4bridge::Address {
+    Some(*module_parameters::host_channel.value()).filter(|address| *address >= 0)
 }
 
 impl L4LogModule {

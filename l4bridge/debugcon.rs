@@ -8,14 +8,15 @@
 //! call per byte inside the emulator, and in both cases one host call as l4log counts them.
 //!
 //! The device answers reads of its port with 0xe9, which is how [`DebugCon::open`] tells that it
-//! is there: an unclaimed port reads as 0xff.
+//! is there: an unclaimed port reads as 0xff. The port is 0xe9 unless the module parameter
+//! `host_channel` names another (QEMU's `iobase`).
 
-use super::Channel;
+use super::{Address, Channel, WriteError};
 use kernel::{bindings, prelude::*};
 
-/// The debug console's I/O port.
-const PORT: u16 = 0xe9;
-/// What the device returns on a read of [`PORT`] (QEMU's `readback` property default).
+/// The debug console's usual I/O port (QEMU's `iobase` default, Bochs, Xen).
+const DEFAULT_PORT: u16 = 0xe9;
+/// What the device returns on a read of its port (QEMU's `readback` property default).
 const READBACK: u8 = 0xe9;
 /// One page: KVM forwards string port I/O to the host one page at a time.
 const PAGE: usize = 4096;
@@ -24,34 +25,45 @@ const PAGE: usize = 4096;
 ///
 /// # Invariants
 ///
-/// `PORT` was claimed for this value with `request_region` and is released exactly once, in
+/// `port` was claimed for this value with `request_region` and is released exactly once, in
 /// `drop`.
-pub(crate) struct DebugCon(());
+pub(crate) struct DebugCon {
+    port: u16,
+}
 
 impl Channel for DebugCon {
     const MAX_CHUNK: usize = PAGE;
 
-    fn open() -> Result<Self> {
+    /// `address` is the I/O port, 0xe9 when `None`.
+    fn open(address: Address) -> Result<Self> {
+        let port = match address {
+            None => DEFAULT_PORT,
+            Some(port) => u16::try_from(port).map_err(|_| {
+                pr_err!("host_channel={port} is not an I/O port (0 to 0xffff)\n");
+                EINVAL
+            })?,
+        };
         // SAFETY: `request_region` only records a claim in the I/O port resource tree; the name
         // is a static string, so it outlives the claim.
-        let claim = unsafe { bindings::request_region(PORT.into(), 1, c"l4log".as_char_ptr()) };
+        let claim = unsafe { bindings::request_region(port.into(), 1, c"l4log".as_char_ptr()) };
         if claim.is_null() {
-            pr_err!("I/O port {PORT:#x} is claimed by another driver (see /proc/ioports)\n");
+            pr_err!("I/O port {port:#x} is claimed by another driver (see /proc/ioports)\n");
             return Err(EBUSY);
         }
         // INVARIANT: the port was claimed just above.
-        let port = DebugCon(());
-        if port.read() != READBACK {
+        let debugcon = DebugCon { port };
+        if debugcon.read() != READBACK {
             pr_err!(
-                "no host debug console at I/O port {PORT:#x} \
-                 (QEMU: -device isa-debugcon,iobase={PORT:#x},chardev=...)\n"
+                "no host debug console at I/O port {port:#x} \
+                 (QEMU: -device isa-debugcon,iobase={port:#x},chardev=...)\n"
             );
             return Err(ENODEV);
         }
-        Ok(port)
+        Ok(debugcon)
     }
 
-    fn send(&self, chunk: &[u8]) -> Result {
+    /// Port output cannot fail: the device takes every byte.
+    fn send(&self, chunk: &[u8]) -> Result<(), WriteError> {
         // SAFETY: `rep outsb` reads `rcx` bytes starting at `rsi` and writes them to port `dx`.
         // `rsi`/`rcx` describe `chunk`, which is valid for reads for its whole length; the
         // instruction writes no memory, uses no stack and leaves the flags alone. The kernel
@@ -62,7 +74,7 @@ impl Channel for DebugCon {
                 "rep outsb",
                 inout("rcx") chunk.len() => _,
                 inout("rsi") chunk.as_ptr() => _,
-                in("dx") PORT,
+                in("dx") self.port,
                 options(nostack, preserves_flags, readonly)
             );
         }
@@ -78,7 +90,7 @@ impl DebugCon {
             core::arch::asm!(
                 "in al, dx",
                 out("al") value,
-                in("dx") PORT,
+                in("dx") self.port,
                 options(nomem, nostack, preserves_flags)
             );
         }
@@ -89,6 +101,6 @@ impl DebugCon {
 impl Drop for DebugCon {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the port was claimed for `self` and is released once.
-        unsafe { bindings::release_region(PORT.into(), 1) };
+        unsafe { bindings::release_region(self.port.into(), 1) };
     }
 }

@@ -18,17 +18,27 @@ mod debugcon;
 #[cfg(all(CONFIG_X86_64, not(CONFIG_UML), not(CONFIG_L4)))]
 use debugcon::DebugCon as Transport;
 
+#[cfg(CONFIG_UML)]
+mod hostfd;
+#[cfg(CONFIG_UML)]
+use hostfd::HostFd as Transport;
+
+/// Which host channel to use, in the transport's own terms (an I/O port, a host file
+/// descriptor); `None` for the transport's default. See each transport's `open`.
+pub(crate) type Address = Option<i64>;
+
 /// One platform's way of putting bytes into the host's log.
 pub(crate) trait Channel: Sized + Send + Sync {
     /// The most bytes one host call carries.
     const MAX_CHUNK: usize;
 
-    /// Takes hold of the channel, or explains why the host offers none.
-    fn open() -> Result<Self>;
+    /// Takes hold of the channel at `address`, or explains why the host offers none there.
+    fn open(address: Address) -> Result<Self>;
 
-    /// Puts `chunk` (at most [`Self::MAX_CHUNK`] bytes, never empty) into the host's log with one
-    /// host call. On error nothing of `chunk` is taken to have arrived.
-    fn send(&self, chunk: &[u8]) -> Result;
+    /// Puts `chunk` (at most [`Self::MAX_CHUNK`] bytes, never empty) into the host's log, in
+    /// one host call unless the host takes less than all of it. On error, `sent` counts the
+    /// bytes of `chunk` that did arrive.
+    fn send(&self, chunk: &[u8]) -> Result<(), WriteError>;
 }
 
 /// The most bytes one host call of this platform carries.
@@ -66,9 +76,9 @@ pub(crate) struct Bridge<C: Channel> {
 }
 
 impl<C: Channel> Bridge<C> {
-    /// Takes hold of the host's log channel.
-    pub(crate) fn open() -> Result<Self> {
-        Ok(Self::with_channel(C::open()?))
+    /// Takes hold of the host's log channel at `address` (`None`: the platform's default).
+    pub(crate) fn open(address: Address) -> Result<Self> {
+        Ok(Self::with_channel(C::open(address)?))
     }
 
     fn with_channel(channel: C) -> Self {
@@ -86,9 +96,13 @@ impl<C: Channel> Bridge<C> {
         let mut sent = 0;
         for chunk in bytes.chunks(C::MAX_CHUNK) {
             self.calls.fetch_add(1, Ordering::Relaxed);
-            if let Err(error) = self.channel.send(chunk) {
+            if let Err(err) = self.channel.send(chunk) {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                return Err(WriteError { sent, error });
+                self.bytes.fetch_add(err.sent as u64, Ordering::Relaxed);
+                return Err(WriteError {
+                    sent: sent + err.sent,
+                    error: err.error,
+                });
             }
             sent += chunk.len();
             self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);

@@ -55,14 +55,18 @@ def tree_lines(src, dest):
     return lines
 
 
-def build(out, gen_init_cpio, module, mode, cmd=None, extra=None):
+RUN_FILES = ("mode", "cmd", "insmod-args")
+
+
+def build(out, gen_init_cpio, module, mode, cmd=None, extra=None, insmod_args=""):
     """Writes the initramfs for one boot to `out`."""
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
         (run / "mode").write_text(mode + "\n")
         (run / "cmd").write_text((cmd or "") + "\n")
+        (run / "insmod-args").write_text(insmod_args + "\n")
         lines = spec_lines(module, extra)
-        lines += [f"file /l4log-run/{name} {run / name} 0644 0 0" for name in ("mode", "cmd")]
+        lines += [f"file /l4log-run/{name} {run / name} 0644 0 0" for name in RUN_FILES]
         spec = run / "initramfs.list"
         spec.write_text("\n".join(lines) + "\n")
         with open(out, "wb") as image:

@@ -18,6 +18,7 @@ import argparse
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -53,6 +54,7 @@ def run_script(*args):
 class Boot:
     """What one boot of the guest left behind."""
     run_dir: Path
+    target: str = ""
     status: int | None = None          # the guest command's exit status
     insmod_status: int | None = None
     dmesg: str = ""
@@ -120,17 +122,56 @@ class HostLogReader(threading.Thread):
         self.join()
 
 
-def qemu_args(kernel_image, initramfs, run_dir, accel, console):
-    accel_args = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
+def qemu_args(boot, image, initramfs, interactive, display):
+    """QEMU: console on COM1, control on COM2, the host log on the debug port."""
+    run_dir = boot.run_dir
+    console_log = run_dir / "console"
+    if interactive:
+        console = ["-chardev", f"stdio,id=console,mux=on,signal=off,logfile={console_log}",
+                   "-serial", "chardev:console", "-mon", "chardev=console,mode=readline"]
+    elif display:
+        console = ["-chardev", f"stdio,id=console,signal=off,logfile={console_log}",
+                   "-serial", "chardev:console"]
+    else:
+        console = ["-chardev", f"file,id=console,path={console_log}", "-serial", "chardev:console"]
+    accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
     return [
-        QEMU, *accel_args, "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
-        "-kernel", str(kernel_image), "-initrd", str(initramfs),
+        QEMU, *accel, "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
+        "-kernel", str(image), "-initrd", str(initramfs),
         "-append", "console=ttyS0 panic=-1 loglevel=6",
         *console,
         "-chardev", f"file,id=control,path={run_dir / 'control'}", "-serial", "chardev:control",
         "-chardev", f"file,id=hostlog,path={run_dir / 'host-log.fifo'}",
         "-device", "isa-debugcon,iobase=0xe9,chardev=hostlog",
-    ]
+    ], {}
+
+
+def uml_args(boot, image, initramfs, interactive, display):
+    """UML: console on con0, control on ssl1 (/dev/ttyS1), the host log on a host descriptor.
+
+    Returns the command line and the descriptors UML inherits, by role.
+    """
+    run_dir = boot.run_dir
+    fds = {"control": os.open(run_dir / "control", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)}
+    if not (interactive or display):
+        fds["console"] = os.open(run_dir / "console", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # Blocks until the reader opened the other end; the reader is already waiting.
+    fds["hostlog"] = os.open(run_dir / "host-log.fifo", os.O_WRONLY)
+    console_out = fds.get("console", 1)
+    console_in = "fd:0" if interactive else "null"
+    return [
+        str(image), f"mem={MEMORY_MB}M", f"initrd={initramfs}",
+        f"con0={console_in},fd:{console_out}", "con=null", "ssl=null",
+        f"ssl1=null,fd:{fds['control']}",
+        "console=tty0", "panic=-1", "loglevel=6",
+    ], fds
+
+
+LAUNCHERS = {"qemu": qemu_args, "uml": uml_args}
+
+
+def insmod_args(target, fds):
+    return f"host_channel={fds['hostlog']}" if target == "uml" else ""
 
 
 def parse_control(boot):
@@ -150,40 +191,47 @@ def parse_control(boot):
     boot.dmesg = "\n".join(dmesg)
 
 
-def boot_guest(kernel_dir, module, mode, cmd=None, extra=None, display=False, interactive=False,
-               timeout=DEFAULT_TIMEOUT, accel=None, quiet=False):
-    """Boots the guest once and returns the Boot record."""
+def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
+               interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False):
+    """Boots the guest of `target` once and returns the Boot record."""
     kernel_dir = Path(kernel_dir)
-    run_dir = new_run_dir()
-    initramfs = run_dir / "initramfs.cpio"
-    ramdisk.build(initramfs, kernel_dir / "usr" / "gen_init_cpio", module, mode, cmd, extra)
+    boot = Boot(new_run_dir(), target)
     image = kernel_dir / (kernel_dir / ".l4log-image").read_text().strip()
-    boot = Boot(run_dir)
-    boot.accel = accel or choose_accel(kernel_dir, module)
-    console_log = run_dir / "console"
-    if interactive:
-        console = ["-chardev", f"stdio,id=console,mux=on,signal=off,logfile={console_log}",
-                   "-serial", "chardev:console", "-mon", "chardev=console,mode=readline"]
-    elif display:
-        console = ["-chardev", f"stdio,id=console,signal=off,logfile={console_log}",
-                   "-serial", "chardev:console"]
-    else:
-        console = ["-chardev", f"file,id=console,path={console_log}", "-serial", "chardev:console"]
-    boot.qemu_cmdline = qemu_args(image, initramfs, run_dir, boot.accel, console)
-    if not quiet:
-        log("qemu command line:\n  " + shlex.join(boot.qemu_cmdline))
-    os.mkfifo(run_dir / "host-log.fifo")
-    reader = HostLogReader(run_dir / "host-log.fifo", boot.host_log, display or interactive)
+    if target == "qemu":
+        boot.accel = accel or choose_accel(kernel_dir, module)
+    os.mkfifo(boot.run_dir / "host-log.fifo")
+    reader = HostLogReader(boot.run_dir / "host-log.fifo", boot.host_log, display or interactive)
     reader.start()
+    fds = {}
     try:
-        subprocess.run(boot.qemu_cmdline, stdin=None if interactive else subprocess.DEVNULL,
-                       timeout=None if interactive else timeout, check=False)
-    except subprocess.TimeoutExpired:
-        boot.timed_out = True
+        initramfs = boot.run_dir / "initramfs.cpio"
+        boot.qemu_cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
+        ramdisk.build(initramfs, kernel_dir / "usr" / "gen_init_cpio", module, mode, cmd, extra,
+                      insmod_args(target, fds))
+        if not quiet:
+            log(f"{target} command line:\n  " + shlex.join(boot.qemu_cmdline))
+        boot.timed_out = not run_guest(boot.qemu_cmdline, fds, interactive, timeout)
     finally:
+        for fd in fds.values():
+            os.close(fd)
         reader.finish()
     parse_control(boot)
     return boot
+
+
+def run_guest(cmdline, fds, interactive, timeout):
+    """Runs the guest to its end; False when it had to be killed after `timeout` seconds."""
+    stdin = None if interactive else subprocess.DEVNULL
+    with subprocess.Popen(cmdline, stdin=stdin, pass_fds=tuple(fds.values()),
+                          start_new_session=not interactive) as guest:
+        try:
+            guest.wait(timeout=None if interactive else timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            # UML runs as several host processes: end the whole group.
+            os.killpg(guest.pid, signal.SIGKILL)
+            guest.wait()
+            return False
 
 
 def choose_accel(kernel_dir, module):
@@ -201,7 +249,7 @@ def choose_accel(kernel_dir, module):
     verdict = CACHE / "accel" / f"{boot_id}-{kernel_dir.name}"
     if not verdict.exists():
         log("checking whether guests boot under KVM here (once per host boot)")
-        probe = boot_guest(kernel_dir, module, "command", "true", accel="kvm",
+        probe = boot_guest("qemu", kernel_dir, module, "command", "true", accel="kvm",
                            timeout=KVM_PROBE_TIMEOUT, quiet=True)
         works = probe.status == 0
         verdict.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +277,7 @@ def cmd_run(args):
         mode = "command"
     else:
         mode = "shell" if args.interactive else "demo"
-    boot = boot_guest(kernel_dir, module, mode, args.cmd, args.extra, display=True,
+    boot = boot_guest(args.target, kernel_dir, module, mode, args.cmd, args.extra, display=True,
                       interactive=args.interactive and args.cmd is None, timeout=args.timeout)
     status = report(boot)
     print(f"host-log: {host_path(boot.host_log)}", flush=True)
@@ -255,7 +303,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="build and boot the guest once")
-    run.add_argument("--target", default="qemu", choices=["qemu"])
+    run.add_argument("--target", default="qemu", choices=sorted(LAUNCHERS))
     run.add_argument("--extra", help="directory copied into the guest at /extra")
     run.add_argument("--cmd", help="shell command run in the guest after insmod")
     run.add_argument("--interactive", action="store_true", help="a shell on the console after the demo")

@@ -6,7 +6,7 @@ compares the bytes the host log received with the bytes written. Every boot's
 kernel log is checked for WARN, BUG, Oops and panics. The last line is
 `N passed, N failed`; the exit status is non-zero when anything failed.
 
-    run.py [--only NAME-PREFIX]
+    run.py [--only NAME-PREFIX]      e.g. --only uml_, --only qemu_e2e_echo
 """
 
 import argparse
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 import guest  # noqa: E402  (scripts/guest.py)
 
-TARGET = "qemu"
+TARGETS = ["qemu", "uml"]
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 PAGE = 4096
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection")
@@ -57,21 +57,24 @@ class Suite:
         self.results = []
         self.boots = []
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
-        self._built = None
+        self._built = {}
+        self.target = None
 
     # -- infrastructure ---------------------------------------------------------------------------
 
     def built(self):
-        """The kernel directory, the module and the guest test program, built once."""
-        if self._built is None:
-            kernel_dir, module = guest.build_all(TARGET)
-            tool = self.work / "extra" / "l4log-test"
-            tool.parent.mkdir(parents=True)
-            shutil.copy(REPO / "tests/guest/host-calls.sh", tool.parent)
-            subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(tool),
-                            str(REPO / "tests/guest/l4log-test.c")], check=True)
-            self._built = (kernel_dir, module, tool.parent)
-        return self._built
+        """The target's kernel directory and module, and the guest test programs, built once."""
+        if self.target not in self._built:
+            kernel_dir, module = guest.build_all(self.target)
+            extra = self.work / "extra"
+            if not extra.exists():
+                extra.mkdir(parents=True)
+                shutil.copy(REPO / "tests/guest/host-calls.sh", extra)
+                subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+                                str(extra / "l4log-test"), str(REPO / "tests/guest/l4log-test.c")],
+                               check=True)
+            self._built[self.target] = (kernel_dir, module, extra)
+        return self._built[self.target]
 
     def boot(self, cmd, files=None):
         """Boots the guest running `cmd` in /extra (the test program plus `files`)."""
@@ -79,7 +82,7 @@ class Suite:
         for name, data in (files or {}).items():
             (extra / name).write_bytes(data)
         try:
-            b = guest.boot_guest(kernel_dir, module, "command", cmd, str(extra), quiet=True)
+            b = guest.boot_guest(self.target, kernel_dir, module, "command", cmd, str(extra), quiet=True)
         finally:
             for name in files or {}:
                 (extra / name).unlink()
@@ -90,6 +93,13 @@ class Suite:
             tail = b.console.read_text(errors="replace")[-1500:]
             raise Failure(f"guest command {cmd!r} exited {b.status}; console tail:\n{tail}")
         return b
+
+    def on(self, target, fn):
+        """`fn` run with `target` as the current target."""
+        def run_on_target():
+            self.target = target
+            fn()
+        return run_on_target
 
     def case(self, name, fn):
         if self.only and not name.startswith(self.only):
@@ -115,9 +125,9 @@ class Suite:
                            capture_output=True, text=True)
         check(r.returncode == 0, f"rustfmt --check:\n{r.stdout}{r.stderr}")
 
-    def style_clippy(self):
-        kernel_dir = guest.run_script("kernel", TARGET)
-        out = Path("/cache/module/clippy")
+    def clippy(self):
+        kernel_dir = guest.run_script("kernel", self.target)
+        out = Path(f"/cache/module/clippy-{self.target}")
         subprocess.run(["rm", "-rf", str(out)], check=True)
         out.mkdir(parents=True)
         r = subprocess.run(["make", "-s", "-C", kernel_dir, "M=/l4log", f"MO={out}", "LLVM=1",
@@ -171,7 +181,8 @@ class Suite:
     def e2e_run_interface(self):
         # The `make run EXTRA=... CMD=...` contract: exit status and the final host-log line.
         kernel_dir, module, extra = self.built()
-        r = subprocess.run([sys.executable, str(REPO / "scripts/guest.py"), "run", "--extra", str(extra),
+        r = subprocess.run([sys.executable, str(REPO / "scripts/guest.py"), "run", "--target", self.target,
+                            "--extra", str(extra),
                             "--cmd", "printf 'via run\\0\\n' > /dev/l4log; [ -x l4log-test ] && exit 3"],
                            capture_output=True)
         check(r.returncode == 3, f"exit status {r.returncode}, want 3; stderr:\n{r.stderr.decode()[-1500:]}")
@@ -180,8 +191,9 @@ class Suite:
         check_bytes(Path(last.split(": ", 1)[1]).read_bytes(), b"via run\0\n")
 
     def kernel_log_clean(self):
-        check(self.boots, "no guest booted")
-        for b in self.boots:
+        boots = [b for b in self.boots if b.target == self.target]
+        check(boots, "no guest booted")
+        for b in boots:
             check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
             trouble = [line for line in b.dmesg.splitlines() if KERNEL_TROUBLE.search(line)]
             check(not trouble, f"{b.run_dir}: kernel log reports trouble:\n" + "\n".join(trouble[:40]))
@@ -189,9 +201,8 @@ class Suite:
     # -- driver -----------------------------------------------------------------------------------
 
     def run(self):
-        cases = [
-            ("style_rustfmt", self.style_rustfmt),
-            ("style_clippy", self.style_clippy),
+        per_target = [
+            ("clippy", self.clippy),
             ("e2e_device_node", self.e2e_device_node),
             ("e2e_echo_line", self.e2e_echo_line),
             ("e2e_zero_length_write", self.e2e_zero_length_write),
@@ -202,6 +213,8 @@ class Suite:
             ("e2e_run_interface", self.e2e_run_interface),
             ("kernel_log_clean", self.kernel_log_clean),
         ]
+        cases = [("style_rustfmt", self.style_rustfmt)]
+        cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         selected = [c for c in cases if not self.only or c[0].startswith(self.only)]
         print("KTAP version 1")
         print(f"1..{len(selected)}", flush=True)

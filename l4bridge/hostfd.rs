@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `uml` transport: a file descriptor of the host process that runs User-Mode Linux.
+//!
+//! UML is Linux running as an ordinary Linux process; its host-call layer (`arch/um/os-Linux`)
+//! makes system calls of that process on the kernel's behalf. `os_write_file()` is a host
+//! `write(2)`: one per chunk, repeated for the rest when the host takes less, and again when it
+//! is interrupted (`EINTR`). A host error ends the write as the same errno in the guest.
+//!
+//! The descriptor is the UML process's standard error (2) unless the module parameter
+//! `host_channel` names another one that the process was started with.
+
+use super::{Address, Channel, WriteError};
+use kernel::{
+    ffi::{c_int, c_void},
+    prelude::*,
+};
+
+/// The UML process's standard error.
+const DEFAULT_FD: c_int = 2;
+
+extern "C" {
+    // arch/um/include/shared/os.h, exported to modules by arch/um/kernel/ksyms.c. Returns the
+    // bytes written or a negative host errno.
+    fn os_write_file(fd: c_int, buf: *const c_void, len: c_int) -> c_int;
+}
+
+/// A host file descriptor open for writing.
+pub(crate) struct HostFd {
+    fd: c_int,
+}
+
+impl Channel for HostFd {
+    const MAX_CHUNK: usize = 4096;
+
+    /// `address` is the host file descriptor, 2 (standard error) when `None`.
+    fn open(address: Address) -> Result<Self> {
+        let fd = match address {
+            None => DEFAULT_FD,
+            Some(fd) => c_int::try_from(fd)
+                .ok()
+                .filter(|fd| *fd >= 0)
+                .ok_or_else(|| {
+                    pr_err!("host_channel={fd} is not a host file descriptor\n");
+                    EINVAL
+                })?,
+        };
+        let host = HostFd { fd };
+        // A zero-length write checks that the descriptor is open for writing.
+        host.write_once(&[]).map_err(|err| {
+            pr_err!("host file descriptor {fd} cannot be written: error {err:?}\n");
+            ENODEV
+        })?;
+        Ok(host)
+    }
+
+    fn send(&self, chunk: &[u8]) -> Result<(), WriteError> {
+        let mut sent = 0;
+        while sent < chunk.len() {
+            match self.write_once(&chunk[sent..]) {
+                Ok(0) => return Err(WriteError { sent, error: EIO }),
+                Ok(n) => sent += n,
+                Err(error) if error == EINTR => continue,
+                Err(error) => return Err(WriteError { sent, error }),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl HostFd {
+    /// One host `write(2)` of at most [`Channel::MAX_CHUNK`] bytes of `bytes`.
+    fn write_once(&self, bytes: &[u8]) -> Result<usize> {
+        let len = bytes.len().min(Self::MAX_CHUNK);
+        // SAFETY: `bytes` is valid for reads of `len` bytes, and the host only reads them;
+        // `len` fits a `c_int` because it is at most `MAX_CHUNK`.
+        let n = unsafe { os_write_file(self.fd, bytes.as_ptr().cast(), len as c_int) };
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        // A non-negative `c_int` fits a `usize`.
+        Ok(n as usize)
+    }
+}
