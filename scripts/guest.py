@@ -222,7 +222,8 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
 def run_guest(cmdline, fds, interactive, timeout):
     """Runs the guest to its end; False when it had to be killed after `timeout` seconds."""
     stdin = None if interactive else subprocess.DEVNULL
-    with subprocess.Popen(cmdline, stdin=stdin, pass_fds=tuple(fds.values()),
+    # UML prints its early host checks to standard output: into the console log with the rest.
+    with subprocess.Popen(cmdline, stdin=stdin, stdout=fds.get("console"), pass_fds=tuple(fds.values()),
                           start_new_session=not interactive) as guest:
         try:
             guest.wait(timeout=None if interactive else timeout)

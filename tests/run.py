@@ -130,7 +130,8 @@ class Suite:
         out = Path(f"/cache/module/clippy-{self.target}")
         subprocess.run(["rm", "-rf", str(out)], check=True)
         out.mkdir(parents=True)
-        r = subprocess.run(["make", "-s", "-C", kernel_dir, "M=/l4log", f"MO={out}", "LLVM=1",
+        arch = (Path(kernel_dir) / ".l4log-arch").read_text().strip()
+        r = subprocess.run(["make", "-s", "-C", kernel_dir, f"ARCH={arch}", "M=/l4log", f"MO={out}", "LLVM=1",
                             "CLIPPY=1", "modules"], capture_output=True, text=True)
         report = r.stdout + r.stderr
         check(r.returncode == 0 and "warning" not in report and "error" not in report,
