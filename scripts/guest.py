@@ -222,9 +222,10 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
 def run_guest(cmdline, fds, interactive, timeout):
     """Runs the guest to its end; False when it had to be killed after `timeout` seconds."""
     stdin = None if interactive else subprocess.DEVNULL
-    # UML prints its early host checks to standard output: into the console log with the rest.
-    with subprocess.Popen(cmdline, stdin=stdin, stdout=fds.get("console"), pass_fds=tuple(fds.values()),
-                          start_new_session=not interactive) as guest:
+    # UML prints its early host checks to standard error: into the console log with the rest.
+    console = fds.get("console")
+    with subprocess.Popen(cmdline, stdin=stdin, stdout=console, stderr=console,
+                          pass_fds=tuple(fds.values()), start_new_session=not interactive) as guest:
         try:
             guest.wait(timeout=None if interactive else timeout)
             return True
