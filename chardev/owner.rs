@@ -8,49 +8,62 @@
 //! `write` or `close` would run freed module code. Until the abstraction sets `owner`, each open
 //! swaps in a copy of that table that names this module, which is what the C helper
 //! `replace_fops()` does from an `->open`. `rmmod` then fails with `EBUSY` while a file is open.
+//! Without `CONFIG_MODULE_UNLOAD` no module is ever removed, and there is nothing to do.
 
-use crate::{file::OpenFile, DEVICE_NAME, THIS_MODULE};
-use kernel::{bindings, fs::File, miscdevice::MiscDeviceOptions, prelude::*};
+#[cfg(CONFIG_MODULE_UNLOAD)]
+pub(crate) use unload::hold_module_while_open;
 
-/// The operations `kernel::miscdevice` installs for an open `/dev/l4log`.
-const UPSTREAM_FOPS: *const bindings::file_operations = MiscDeviceOptions { name: DEVICE_NAME }
-    .into_raw::<OpenFile>()
-    .fops;
-
-// Once the abstraction sets `owner` itself, swapping would leak the reference it took: remove
-// this file then.
-const _: () = assert!(
-    // SAFETY: `into_raw` points `fops` at the abstraction's `'static` operations table.
-    unsafe { (*UPSTREAM_FOPS).owner.is_null() },
-    "kernel::miscdevice now sets file_operations.owner: remove chardev/owner.rs"
-);
-
-/// The upstream operations with `owner` set to this module.
-struct OwnedFops(bindings::file_operations);
-
-// SAFETY: the table is never written after compile time; C code only reads it.
-unsafe impl Sync for OwnedFops {}
-
-static OWNED_FOPS: OwnedFops = OwnedFops(bindings::file_operations {
-    owner: THIS_MODULE.as_ptr(),
-    // SAFETY: `UPSTREAM_FOPS` points to a `'static` table (see above).
-    ..unsafe { *UPSTREAM_FOPS }
-});
-
-/// Makes `file`, which is being opened, hold a reference to this module until it is closed.
-///
-/// Call it last in `open`: if `open` failed after it, the reference would leak. Fails with
-/// `ENODEV` when the module is being removed.
-pub(crate) fn hold_module_while_open(file: &File) -> Result {
-    // SAFETY: `THIS_MODULE` is this module, which is loaded while its code runs.
-    if !unsafe { bindings::try_module_get(THIS_MODULE.as_ptr()) } {
-        return Err(ENODEV);
-    }
-    // SAFETY: `file` is inside its `->open`, where the VFS lets the driver replace `f_op`
-    // (`replace_fops()`) and no other thread uses the file yet. `OWNED_FOPS` has the same
-    // operations as the table it replaces, so the private data keeps the type they expect. The
-    // replaced table has no owner, so there is no reference of it to drop; the reference taken
-    // above is the one the VFS drops (`fops_put`) after the file's last `->release`.
-    unsafe { (*file.as_ptr()).f_op = &OWNED_FOPS.0 };
+/// Without module unloading, the module outlives every file.
+#[cfg(not(CONFIG_MODULE_UNLOAD))]
+pub(crate) fn hold_module_while_open(_file: &kernel::fs::File) -> kernel::error::Result {
     Ok(())
+}
+
+#[cfg(CONFIG_MODULE_UNLOAD)]
+mod unload {
+    use crate::{file::OpenFile, DEVICE_NAME, THIS_MODULE};
+    use kernel::{bindings, fs::File, miscdevice::MiscDeviceOptions, prelude::*};
+
+    /// The operations `kernel::miscdevice` installs for an open `/dev/l4log`.
+    const UPSTREAM_FOPS: *const bindings::file_operations = MiscDeviceOptions { name: DEVICE_NAME }
+        .into_raw::<OpenFile>()
+        .fops;
+
+    // Once the abstraction sets `owner` itself, swapping would leak the reference it took: remove
+    // this file then.
+    const _: () = assert!(
+        // SAFETY: `into_raw` points `fops` at the abstraction's `'static` operations table.
+        unsafe { (*UPSTREAM_FOPS).owner.is_null() },
+        "kernel::miscdevice now sets file_operations.owner: remove chardev/owner.rs"
+    );
+
+    /// The upstream operations with `owner` set to this module.
+    struct OwnedFops(bindings::file_operations);
+
+    // SAFETY: the table is never written after compile time; C code only reads it.
+    unsafe impl Sync for OwnedFops {}
+
+    static OWNED_FOPS: OwnedFops = OwnedFops(bindings::file_operations {
+        owner: THIS_MODULE.as_ptr(),
+        // SAFETY: `UPSTREAM_FOPS` points to a `'static` table (see above).
+        ..unsafe { *UPSTREAM_FOPS }
+    });
+
+    /// Makes `file`, which is being opened, hold a reference to this module until it is closed.
+    ///
+    /// Call it last in `open`: if `open` failed after it, the reference would leak. Fails with
+    /// `ENODEV` when the module is being removed.
+    pub(crate) fn hold_module_while_open(file: &File) -> Result {
+        // SAFETY: `THIS_MODULE` is this module, which is loaded while its code runs.
+        if !unsafe { bindings::try_module_get(THIS_MODULE.as_ptr()) } {
+            return Err(ENODEV);
+        }
+        // SAFETY: `file` is inside its `->open`, where the VFS lets the driver replace `f_op`
+        // (`replace_fops()`) and no other thread uses the file yet. `OWNED_FOPS` has the same
+        // operations as the table it replaces, so the private data keeps the type they expect. The
+        // replaced table has no owner, so there is no reference of it to drop; the reference taken
+        // above is the one the VFS drops (`fops_put`) after the file's last `->release`.
+        unsafe { (*file.as_ptr()).f_op = &OWNED_FOPS.0 };
+        Ok(())
+    }
 }

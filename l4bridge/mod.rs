@@ -23,6 +23,9 @@ mod hostfd;
 #[cfg(CONFIG_UML)]
 use hostfd::HostFd as Transport;
 
+#[cfg(CONFIG_L4LOG_KUNIT_TEST)]
+mod tests;
+
 /// Which host channel to use, in the transport's own terms (an I/O port, a host file
 /// descriptor); `None` for the transport's default. See each transport's `open`.
 pub(crate) type Address = Option<i64>;

@@ -121,7 +121,7 @@ class Suite:
 
     def style_rustfmt(self):
         sources = sorted(str(p) for d in ("chardev", "l4bridge") for p in (REPO / d).rglob("*.rs"))
-        r = subprocess.run(["rustfmt", "--edition", "2021", "--check", *sources],
+        r = subprocess.run(["rustfmt", "--check", *sources],  # .rustfmt.toml: the kernel's settings
                            capture_output=True, text=True)
         check(r.returncode == 0, f"rustfmt --check:\n{r.stdout}{r.stderr}")
 
@@ -191,6 +191,19 @@ class Suite:
         check(last.startswith("host-log: /"), f"last line is {last!r}")
         check_bytes(Path(last.split(": ", 1)[1]).read_bytes(), b"via run\0\n")
 
+    def kunit_l4bridge(self):
+        # Every #[test] of l4bridge/tests.rs must be reported passed by kunit.py.
+        wanted = set(re.findall(r"#\[test\]\s*fn (\w+)", (REPO / "l4bridge/tests.rs").read_text()))
+        check(wanted, "no #[test] found in l4bridge/tests.rs")
+        r = subprocess.run([str(REPO / "scripts/kunit")], capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        passed = set(re.findall(r"\[PASSED\] (\w+)", out))
+        for line in out.splitlines():
+            if "PASSED" in line or "FAILED" in line or "Testing complete" in line:
+                print(f"# {line.strip()}")
+        check(r.returncode == 0, f"kunit.py exited {r.returncode}:\n{out[-3000:]}")
+        check(wanted <= passed, f"not reported passed: {sorted(wanted - passed)}")
+
     def kernel_log_clean(self):
         boots = [b for b in self.boots if b.target == self.target]
         check(boots, "no guest booted")
@@ -216,6 +229,7 @@ class Suite:
         ]
         cases = [("style_rustfmt", self.style_rustfmt)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
+        cases += [("uml_kunit_l4bridge", self.kunit_l4bridge)]
         selected = [c for c in cases if not self.only or c[0].startswith(self.only)]
         print("KTAP version 1")
         print(f"1..{len(selected)}", flush=True)
