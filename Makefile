@@ -22,7 +22,7 @@ endif
 
 IN_ROOT := scripts/buildroot run
 
-.PHONY: run test buildroot kernel module check clean cache-clean
+.PHONY: run test bench buildroot kernel module check clean cache-clean
 
 run:
 	@scripts/run
@@ -50,3 +50,7 @@ clean:
 # Everything l4log cached: build root, kernel sources and builds.
 cache-clean:
 	@scripts/buildroot purge
+
+# Throughput, host calls and memory of l4log against /dev/null and the raw channel.
+bench: buildroot
+	@$(IN_ROOT) /usr/bin/env L4LOG_HOST_CACHE=$(L4LOG_CACHE)/work python3 /l4log/bench/run.py
