@@ -60,7 +60,7 @@ class Boot:
     dmesg: str = ""
     timed_out: bool = False
     accel: str = ""
-    qemu_cmdline: list = field(default_factory=list)
+    cmdline: list = field(default_factory=list)
 
     @property
     def host_log(self):
@@ -205,12 +205,12 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     fds = {}
     try:
         initramfs = boot.run_dir / "initramfs.cpio"
-        boot.qemu_cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
+        boot.cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
         ramdisk.build(initramfs, kernel_dir / "usr" / "gen_init_cpio", module, mode, cmd, extra,
                       insmod_args(target, fds))
         if not quiet:
-            log(f"{target} command line:\n  " + shlex.join(boot.qemu_cmdline))
-        boot.timed_out = not run_guest(boot.qemu_cmdline, fds, interactive, timeout)
+            log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
+        boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout)
     finally:
         for fd in fds.values():
             os.close(fd)
