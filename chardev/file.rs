@@ -48,6 +48,9 @@ impl MiscDevice for OpenFile {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
+        // First, so that the module stays loaded on every path out of here.
+        // SAFETY: this is `file`'s `->open`, and the error is returned from it.
+        unsafe { owner::hold_module_while_open(file)? };
         let staging = KBox::init(pin_init::init_zeroed::<Chunk>(), GFP_KERNEL)?;
         let open = KBox::pin_init(
             try_pin_init!(OpenFile {
@@ -56,8 +59,6 @@ impl MiscDevice for OpenFile {
             }),
             GFP_KERNEL,
         )?;
-        // Last: nothing may fail once the file holds the module.
-        owner::hold_module_while_open(file)?;
         Ok(open)
     }
 
@@ -87,6 +88,10 @@ impl OpenFile {
                 break;
             }
             if let Err(WriteError { sent, error }) = self.log.host.write(&staging[..copied]) {
+                // Give back what the host did not take, so the iterator agrees with the count.
+                // SAFETY: `sent <= copied` (the bridge sends at most what it is given), and
+                // `copied` bytes were taken from `iov` just above.
+                unsafe { iov.revert(copied - sent) };
                 return partial(written + sent, error);
             }
             written += copied;

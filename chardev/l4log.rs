@@ -76,11 +76,12 @@ fn host_channel() -> l4bridge::Address {
 }
 
 impl L4LogModule {
-    /// The state shared by the files of the device that `misc` registered.
+    /// The state shared by the files of the device that `misc` registered; for `open`.
     fn shared(misc: &MiscDeviceRegistration<OpenFile>) -> Arc<L4Log> {
         let misc: *const MiscDeviceRegistration<OpenFile> = misc;
-        // SAFETY: by the type invariant `misc` is the `misc` field of an `L4LogModule`, and
-        // that module is alive: it owns the registration `misc` points to.
+        // SAFETY: by the type invariant `misc` is the `misc` field of an `L4LogModule`. That
+        // module is alive: this runs in an `->open`, which `misc_open` calls under `misc_mtx`,
+        // and dropping the module first deregisters `misc`, which takes `misc_mtx`.
         let module = unsafe { &*kernel::container_of!(misc, L4LogModule, misc) };
         module.log.clone()
     }

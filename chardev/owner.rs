@@ -14,8 +14,12 @@
 pub(crate) use unload::hold_module_while_open;
 
 /// Without module unloading, the module outlives every file.
+///
+/// # Safety
+///
+/// As for the variant with module unloading: call it from `file`'s `->open`.
 #[cfg(not(CONFIG_MODULE_UNLOAD))]
-pub(crate) fn hold_module_while_open(_file: &kernel::fs::File) -> kernel::error::Result {
+pub(crate) unsafe fn hold_module_while_open(_file: &kernel::fs::File) -> kernel::error::Result {
     Ok(())
 }
 
@@ -51,18 +55,29 @@ mod unload {
 
     /// Makes `file`, which is being opened, hold a reference to this module until it is closed.
     ///
-    /// Call it last in `open`: if `open` failed after it, the reference would leak. Fails with
+    /// Call it first in `open`: from then on the VFS drops the reference on every path, after
+    /// the last `->release` or, should `open` fail, in `do_dentry_open`'s error path. Fails with
     /// `ENODEV` when the module is being removed.
-    pub(crate) fn hold_module_while_open(file: &File) -> Result {
+    ///
+    /// # Safety
+    ///
+    /// Call it only from `file`'s `->open`, before the file is visible to other threads, and
+    /// return its error from the `->open` when it fails.
+    pub(crate) unsafe fn hold_module_while_open(file: &File) -> Result {
         // SAFETY: `THIS_MODULE` is this module, which is loaded while its code runs.
         if !unsafe { bindings::try_module_get(THIS_MODULE.as_ptr()) } {
+            // The module is going away: leave the VFS's error path (`fops_put`) nothing of it to
+            // read. `fops_put(NULL)` does nothing.
+            // SAFETY: as below, the caller is `file`'s `->open`, which may replace `f_op`.
+            unsafe { (*file.as_ptr()).f_op = core::ptr::null() };
             return Err(ENODEV);
         }
-        // SAFETY: `file` is inside its `->open`, where the VFS lets the driver replace `f_op`
+        // SAFETY: the caller is `file`'s `->open`, where the VFS lets the driver replace `f_op`
         // (`replace_fops()`) and no other thread uses the file yet. `OWNED_FOPS` has the same
-        // operations as the table it replaces, so the private data keeps the type they expect. The
-        // replaced table has no owner, so there is no reference of it to drop; the reference taken
-        // above is the one the VFS drops (`fops_put`) after the file's last `->release`.
+        // operations as the table it replaces, so the private data keeps the type they expect.
+        // The replaced table has no owner, so there is no reference of it to drop; the
+        // reference taken above is the one the VFS drops (`fops_put`) after the file's last
+        // `->release`, or in its error path if the `->open` fails.
         unsafe { (*file.as_ptr()).f_op = &OWNED_FOPS.0 };
         Ok(())
     }
