@@ -55,6 +55,7 @@ class Boot:
     """What one boot of the guest left behind."""
     run_dir: Path
     target: str = ""
+    nonblocking_host_log: bool = False  # uml: hand UML a non-blocking host log descriptor
     status: int | None = None          # the guest command's exit status
     insmod_status: int | None = None
     dmesg: str = ""
@@ -157,6 +158,8 @@ def uml_args(boot, image, initramfs, interactive, display):
         fds["console"] = os.open(run_dir / "console", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     # Blocks until the reader opened the other end; the reader is already waiting.
     fds["hostlog"] = os.open(run_dir / "host-log.fifo", os.O_WRONLY)
+    if boot.nonblocking_host_log:
+        os.set_blocking(fds["hostlog"], False)
     console_out = fds.get("console", 1)
     console_in = "fd:0" if interactive else "null"
     return [
@@ -192,10 +195,11 @@ def parse_control(boot):
 
 
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
-               interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False):
+               interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
+               nonblocking_host_log=False):
     """Boots the guest of `target` once and returns the Boot record."""
     kernel_dir = Path(kernel_dir)
-    boot = Boot(new_run_dir(), target)
+    boot = Boot(new_run_dir(), target, nonblocking_host_log)
     image = kernel_dir / (kernel_dir / ".l4log-image").read_text().strip()
     if target == "qemu":
         boot.accel = accel or choose_accel(kernel_dir, module)
