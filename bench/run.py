@@ -46,24 +46,17 @@ def compile_bench(out):
 
 
 def parse(lines):
-    """The bench,... lines as row dicts."""
-    rows = []
+    """The guest program's output: bench,... lines as row dicts, mem,... lines as a dict."""
+    rows, mem = [], {}
     for line in lines:
         fields = line.strip().split(",")
         if fields[0] == "bench" and len(fields) == 7:
             path, size, rnd, writes, ns, calls = fields[1], *map(int, fields[2:])
             rows.append({"path": path, "size": size, "round": rnd, "writes": writes, "ns": ns,
                          "host_calls": calls})
-    return rows
-
-
-def parse_mem(lines):
-    mem = {}
-    for line in lines:
-        fields = line.strip().split(",")
-        if fields[0] == "mem" and len(fields) == 3:
+        elif fields[0] == "mem" and len(fields) == 3:
             mem[fields[1]] = int(fields[2])
-    return mem
+    return rows, mem
 
 
 def sizes_args():
@@ -84,7 +77,7 @@ def boot_bench(target, extra):
     lines = boot.console.read_text(errors="replace").replace("\r", "").splitlines()
     received = boot.host_log.stat().st_size
     subprocess.run(["rm", "-rf", str(boot.run_dir)])
-    return parse(lines), parse_mem(lines), received
+    return *parse(lines), received
 
 
 def host_raw(tool, work):
@@ -103,7 +96,7 @@ def host_raw(tool, work):
         os.close(write_end)
         reader.finish()
     capture.unlink()
-    return parse(out.splitlines())
+    return parse(out.splitlines())[0]
 
 
 def per_round(rows, path, size):

@@ -12,6 +12,9 @@ Channels between host and guest (target qemu):
   COM2 (ttyS1)       control: the guest's insmod and exit status, its dmesg
   isa-debugcon 0xe9  the host log l4log writes to: captured to a file and,
                      for people, shown line by line as `host-log| ...`
+Target uml: the console is con0 (the terminal, or a file), control is ssl1
+(/dev/ttyS1) on a host descriptor, and the host log is another host
+descriptor, named to l4log.ko by its host_channel parameter.
 """
 
 import argparse
