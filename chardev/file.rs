@@ -2,26 +2,38 @@
 
 //! An open `/dev/l4log` and its write path.
 //!
-//! A write copies user memory one chunk at a time into the file's staging buffer of
-//! [`MAX_CHUNK`] bytes and hands each chunk to the host log with one host call, so memory use
-//! does not grow with the size of the write. The call returns:
+//! Each open file assembles what is written to it into lines in a buffer of [`LINE_MAX`]
+//! (4096) bytes and sends every complete line to the host log as soon as the write that ends it
+//! arrives. Lines sent by one write go to the host at once: no other file's text comes between
+//! their bytes. A line longer than the buffer goes in pieces of 4096 bytes (with escaping on, a
+//! piece ends before an unfinished UTF-8 character). The unfinished rest of a line is sent when
+//! the file is closed, as it is: no newline is added. Two threads writing through one open file
+//! share its line buffer.
+//!
+//! A write returns:
 //! - the number of bytes written, which is all of them unless one of the cases below stops it;
-//! - fewer bytes when user memory faults part way (the bytes before the fault are written), when
-//!   a signal arrives between chunks, or when the host channel fails after some bytes;
-//! - `EFAULT` when the first byte faults, the host's error when the first chunk fails, `0` for
-//!   an empty write.
+//!   bytes counted as written are sent, or held as the start of a line that the next write or
+//!   the close sends;
+//! - fewer bytes when user memory faults part way, when a signal arrives (between chunks, or
+//!   while the write waits for the rate limit), when a non-blocking write reaches the rate
+//!   limit, or when the host channel fails: then the bytes counted are the ones the host has
+//!   (or that are held), and the rest is not taken;
+//! - `EFAULT` when the first byte faults, `ERESTARTSYS` (`EINTR` to the caller unless the
+//!   signal handler restarts the call) when a signal comes before any byte was taken, `EAGAIN`
+//!   when a non-blocking write finds the rate limit reached, the host's error when it fails
+//!   before taking any byte of this write; `0` for an empty write.
 //!
-//! Nothing is printed to the kernel log on this path.
-//!
-//! The host log's counters show in the file's fdinfo (`/proc/PID/fdinfo/FD`):
-//! `l4log-bytes`, `l4log-host-calls`, `l4log-host-errors`, counted since the module was loaded.
+//! Nothing is printed to the kernel log on this path. The counters show in the fdinfo of any
+//! open file of the device (`/proc/PID/fdinfo/FD`); they count since the module was loaded.
 
 use crate::{
-    l4bridge::{WriteError, MAX_CHUNK},
-    owner, L4Log, L4LogModule,
+    lines::{LineBuffer, LINE_MAX},
+    owner, params,
+    throttle::Waiting,
+    Counts, EmitError, L4Log, L4LogModule,
 };
 use kernel::{
-    fs::{File, Kiocb},
+    fs::{file::flags::O_NONBLOCK, File, Kiocb, LocalFile},
     iov::IovIterSource,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     new_mutex,
@@ -31,16 +43,13 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-/// A file's staging buffer: one host call's worth of bytes.
-type Chunk = [u8; MAX_CHUNK];
-
 /// The private data of an open `/dev/l4log`.
 #[pin_data]
 pub(crate) struct OpenFile {
     log: Arc<L4Log>,
-    /// Held for the whole of a write, so writes through one file never interleave.
+    /// The file's unsent bytes.
     #[pin]
-    staging: Mutex<KBox<Chunk>>,
+    line: Mutex<KBox<LineBuffer>>,
 }
 
 #[vtable]
@@ -51,55 +60,149 @@ impl MiscDevice for OpenFile {
         // First, so that the module stays loaded on every path out of here.
         // SAFETY: this is `file`'s `->open`, and the error is returned from it.
         unsafe { owner::hold_module_while_open(file)? };
-        let staging = KBox::init(pin_init::init_zeroed::<Chunk>(), GFP_KERNEL)?;
+        let line = KBox::init(pin_init::init_zeroed::<LineBuffer>(), GFP_KERNEL)?;
         let open = KBox::pin_init(
             try_pin_init!(OpenFile {
                 log: L4LogModule::shared(misc),
-                staging <- new_mutex!(staging),
+                line <- new_mutex!(line),
             }),
             GFP_KERNEL,
         )?;
         Ok(open)
     }
 
+    fn release(open: Self::Ptr, _file: &File) {
+        open.flush();
+    }
+
     fn write_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterSource<'_>) -> Result<usize> {
-        kiocb.file().write(iov)
+        let waiting = waiting_allowed(&kiocb);
+        let open = kiocb.file();
+        Counts::add(&open.log.counts.writes, 1);
+        let written = open.write(iov, waiting);
+        if let Ok(count) = written {
+            Counts::add(&open.log.counts.bytes, count);
+        }
+        written
     }
 
     fn show_fdinfo(open: Pin<&OpenFile>, m: &SeqFile, _file: &File) {
-        let stats = open.log.host.stats();
-        seq_print!(m, "l4log-bytes:\t{}\n", stats.bytes);
-        seq_print!(m, "l4log-host-calls:\t{}\n", stats.calls);
-        seq_print!(m, "l4log-host-errors:\t{}\n", stats.errors);
+        let log = &open.log;
+        let host = log.host.stats();
+        let count = |counter: &core::sync::atomic::AtomicU64| {
+            counter.load(core::sync::atomic::Ordering::Relaxed)
+        };
+        seq_print!(m, "l4log-bytes:\t{}\n", count(&log.counts.bytes));
+        seq_print!(m, "l4log-writes:\t{}\n", count(&log.counts.writes));
+        seq_print!(m, "l4log-lines:\t{}\n", count(&log.counts.lines));
+        seq_print!(m, "l4log-host-bytes:\t{}\n", host.bytes);
+        seq_print!(m, "l4log-host-calls:\t{}\n", host.calls);
+        seq_print!(m, "l4log-host-errors:\t{}\n", host.errors);
+        seq_print!(m, "l4log-throttled-ns:\t{}\n", log.throttle.throttled_ns());
     }
 }
 
+/// What a write step took.
+struct Step {
+    copied: usize,
+    /// User memory faulted after `copied` bytes.
+    faulted: bool,
+}
+
+/// A write step that stopped on `error` after `taken` bytes of the step's copy were kept.
+struct StepError {
+    taken: usize,
+    error: Error,
+}
+
 impl OpenFile {
-    fn write(&self, iov: &mut IovIterSource<'_>) -> Result<usize> {
-        let mut staging = self.staging.lock();
+    fn write(&self, iov: &mut IovIterSource<'_>, waiting: Waiting) -> Result<usize> {
         let mut written = 0;
         while !iov.is_empty() {
             if written > 0 && current!().signal_pending() {
                 break;
             }
-            // Short only at a fault in user memory; zero when the fault is at the start.
-            let copied = iov.copy_from_iter(&mut staging[..]);
-            if copied == 0 {
-                break;
+            params::cond_resched();
+            let wanted = iov.len().min(LINE_MAX);
+            let granted = match self.log.throttle.acquire(wanted, waiting) {
+                Ok(granted) => granted,
+                Err(error) => return partial(written, error),
+            };
+            match self.write_step(iov, granted) {
+                Ok(Step { copied, faulted }) => {
+                    written += copied;
+                    if faulted {
+                        return partial(written, EFAULT);
+                    }
+                }
+                Err(StepError { taken, error }) => return partial(written + taken, error),
             }
-            if let Err(WriteError { sent, error }) = self.log.host.write(&staging[..copied]) {
-                // Give back what the host did not take, so the iterator agrees with the count.
-                // SAFETY: `sent <= copied` (the bridge sends at most what it is given), and
-                // `copied` bytes were taken from `iov` just above.
-                unsafe { iov.revert(copied - sent) };
-                return partial(written + sent, error);
-            }
-            written += copied;
-        }
-        if written == 0 && !iov.is_empty() {
-            return Err(EFAULT);
         }
         Ok(written)
+    }
+
+    /// Takes up to `granted` bytes from `iov` into the line buffer, as many as fit, and sends
+    /// what is ready. Takes fewer than `granted` when user memory faults or the buffer is full.
+    fn write_step(&self, iov: &mut IovIterSource<'_>, granted: usize) -> Result<Step, StepError> {
+        let mut line = self.line.lock();
+        let held = line.held().len();
+        let room = granted.min(line.spare().len());
+        // Short only at a fault in user memory.
+        let copied = iov.copy_from_iter(&mut line.spare()[..room]);
+        self.log.throttle.release_unused(granted - copied);
+        line.commit(copied);
+        let escape = params::escape();
+        let step = Step {
+            copied,
+            faulted: copied < room,
+        };
+        let ready = line.ready(escape);
+        if ready == 0 {
+            return Ok(step);
+        }
+        match self.log.emit(&line.held()[..ready], escape) {
+            Ok(()) => {
+                line.consume(ready);
+                Ok(step)
+            }
+            Err(EmitError { consumed, error }) => {
+                // The buffer holds `held` older bytes, then the `copied` new ones. Keep the
+                // older ones the host did not get; give the new ones it did not get back.
+                let taken = consumed.saturating_sub(held);
+                line.truncate(held.max(consumed));
+                line.consume(consumed);
+                // SAFETY: `copied - taken <= copied`, and `copied` bytes were taken from `iov`
+                // by the `copy_from_iter` above.
+                unsafe { iov.revert(copied - taken) };
+                self.log.throttle.release_unused(copied - taken);
+                Err(StepError { taken, error })
+            }
+        }
+    }
+
+    /// Sends whatever the file still holds; on close.
+    fn flush(&self) {
+        let mut line = self.line.lock();
+        if line.is_empty() {
+            return;
+        }
+        // A failure is counted in `l4log-host-errors`; a close cannot report it.
+        let _ = self.log.emit(line.held(), params::escape());
+        line.truncate(0);
+    }
+}
+
+/// Whether the write may wait for the rate limit: not when its file is non-blocking.
+fn waiting_allowed(kiocb: &Kiocb<'_, Pin<KBox<OpenFile>>>) -> Waiting {
+    // SAFETY: `kiocb` is the control block of the write in progress, so `ki_filp` is the file
+    // being written, which the caller of `->write_iter` holds a reference to until the write
+    // returns, and the reference made here does not outlive this function. An `fdget_pos` that
+    // did not take `f_pos_lock` can only be this write's own, on this thread.
+    let file = unsafe { LocalFile::from_raw_file((*kiocb.as_raw()).ki_filp) };
+    if file.flags() & O_NONBLOCK != 0 {
+        Waiting::NotAllowed
+    } else {
+        Waiting::Allowed
     }
 }
 

@@ -3,24 +3,36 @@
 //! l4log: `/dev/l4log`, a misc character device whose writes go to the host's log.
 //!
 //! `echo hello > /dev/l4log` in the guest puts `hello\n` into the log of the host the kernel runs
-//! on: the L4Re log (and serial console) under L4Linux, QEMU's debug console elsewhere. The
-//! bytes go through unchanged and in order; see `file.rs` for the write semantics and
-//! `../l4bridge` for the host side.
+//! on: the L4Re log (and serial console) under L4Linux, QEMU's debug console elsewhere. Each
+//! open file sends whole lines, with control bytes shown escaped unless `escape=N`; see
+//! `file.rs` for the write semantics, `params.rs` for the parameters and `../l4bridge` for
+//! the host side.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 #[path = "../l4bridge/mod.rs"]
 mod l4bridge;
 
+mod emit;
+mod escape;
 mod file;
+mod lines;
 mod owner;
+mod params;
+#[cfg(CONFIG_L4LOG_KUNIT_TEST)]
+mod tests;
+mod throttle;
 
+use emit::{EmitError, Emitter};
 use file::OpenFile;
 use l4bridge::HostLog;
+use throttle::Throttle;
 
 module! {
     type: L4LogModule,
@@ -40,9 +52,62 @@ module! {
 const DEVICE_NAME: &CStr = c"l4log";
 
 /// What every open file of the device shares.
+#[pin_data]
 pub(crate) struct L4Log {
     /// The host's log channel.
     pub(crate) host: HostLog,
+    /// Held while text goes to the host, so that text sent at once stays together.
+    #[pin]
+    emitter: Mutex<KBox<Emitter>>,
+    /// The `rate_limit` parameter at work.
+    #[pin]
+    pub(crate) throttle: Throttle,
+    /// Counters shown in fdinfo, beside the host log's own.
+    pub(crate) counts: Counts,
+}
+
+/// What the device's writers have done since the module was loaded.
+#[derive(Default)]
+pub(crate) struct Counts {
+    /// Bytes writes returned as written.
+    pub(crate) bytes: AtomicU64,
+    /// `write` calls, failed ones included.
+    pub(crate) writes: AtomicU64,
+    /// Newlines sent to the host.
+    pub(crate) lines: AtomicU64,
+}
+
+impl Counts {
+    pub(crate) fn add(counter: &AtomicU64, count: usize) {
+        counter.fetch_add(count as u64, Ordering::Relaxed);
+    }
+}
+
+impl L4Log {
+    fn new(host: HostLog) -> Result<impl PinInit<Self, Error>> {
+        let emitter = KBox::init(pin_init::init_zeroed::<Emitter>(), GFP_KERNEL)?;
+        Ok(try_pin_init!(Self {
+            host,
+            emitter <- new_mutex!(emitter),
+            throttle <- Throttle::new(),
+            counts: Counts::default(),
+        }? Error))
+    }
+
+    /// Sends `text` to the host at once: no other file's text comes between its bytes. Escaped
+    /// when `escape` is set.
+    pub(crate) fn emit(&self, text: &[u8], escape: bool) -> Result<(), EmitError> {
+        let sent = self.emitter.lock().emit(&self.host, text, escape);
+        let consumed = sent
+            .as_ref()
+            .map_or_else(|failed| failed.consumed, |()| text.len());
+        let lines = text[..consumed]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count();
+        Counts::add(&self.counts.lines, lines);
+        sent
+    }
 }
 
 /// The loaded module: the registered device and the state its files share.
@@ -64,8 +129,11 @@ impl kernel::InPlaceModule for L4LogModule {
         // `log` is written before `misc` registers the device, so an open right after
         // registration finds it.
         try_pin_init!(Self {
-            log: Arc::new(L4Log { host: HostLog::open(host_channel())? }, GFP_KERNEL)?,
+            log: Arc::pin_init(L4Log::new(HostLog::open(host_channel())?)?, GFP_KERNEL)?,
             misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: DEVICE_NAME }),
+            _: {
+                params::apply_node_access(&misc)?;
+            },
         })
     }
 }

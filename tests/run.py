@@ -26,6 +26,8 @@ import guest  # noqa: E402  (scripts/guest.py)
 TARGETS = ["qemu", "uml"]
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 PAGE = 4096
+# Byte-exact cases turn escaping off first, through the run-time parameter.
+RAW = "echo N >/sys/module/l4log/parameters/escape && "
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection")
 
 
@@ -156,7 +158,7 @@ class Suite:
     def e2e_one_mib_every_byte_value(self):
         data = random.Random(0x14106).randbytes(1 << 20)
         check(len(set(data)) == 256, "test data does not hold every byte value")
-        b = self.boot("./l4log-test write data", {"data": data})
+        b = self.boot(RAW + "./l4log-test write data", {"data": data})
         check_bytes(b.host_log.read_bytes(), data)
 
     def e2e_partly_unmapped_buffer(self):
@@ -168,7 +170,7 @@ class Suite:
 
     def e2e_host_calls_per_write(self):
         # One host call per chunk of 4096 bytes (a page: the debug port's chunk).
-        b = self.boot("./host-calls.sh 4096 1 4095 4096 4097 65536 1048576")
+        b = self.boot(RAW + "./host-calls.sh 4096 1 4095 4096 4097 65536 1048576")
         for line in b.console.read_text(errors="replace").splitlines():
             if line.startswith("l4log-measure: "):
                 print(f"# {line.strip()}")
@@ -179,7 +181,7 @@ class Suite:
         # UML: a host log descriptor that is non-blocking (as UML's own stderr can be) fills up
         # (EAGAIN) during a 1 MiB write; l4log waits for it to drain and loses nothing.
         data = random.Random(0xea6a1).randbytes(1 << 20)
-        b = self.boot("./l4log-test write data", {"data": data}, nonblocking_host_log=True)
+        b = self.boot(RAW + "./l4log-test write data", {"data": data}, nonblocking_host_log=True)
         check_bytes(b.host_log.read_bytes(), data)
 
     def e2e_rmmod(self):
@@ -197,12 +199,16 @@ class Suite:
         check(r.returncode == 3, f"exit status {r.returncode}, want 3; stderr:\n{r.stderr.decode()[-1500:]}")
         last = r.stdout.decode().rstrip("\n").splitlines()[-1]
         check(last.startswith("host-log: /"), f"last line is {last!r}")
-        check_bytes(Path(last.split(": ", 1)[1]).read_bytes(), b"via run\0\n")
+        # Escaped: the default.
+        check_bytes(Path(last.split(": ", 1)[1]).read_bytes(), b"via run\\x00\n")
 
-    def kunit_l4bridge(self):
-        # Every #[test] of l4bridge/tests.rs must be reported passed by kunit.py.
-        wanted = set(re.findall(r"#\[test\]\s*fn (\w+)", (REPO / "l4bridge/tests.rs").read_text()))
-        check(wanted, "no #[test] found in l4bridge/tests.rs")
+    def kunit(self):
+        # Every #[test] of the KUnit suites must be reported passed by kunit.py.
+        wanted = set()
+        for suite in ("l4bridge/tests.rs", "chardev/tests.rs"):
+            found = set(re.findall(r"#\[test\]\s*fn (\w+)", (REPO / suite).read_text()))
+            check(found, f"no #[test] found in {suite}")
+            wanted |= found
         r = subprocess.run([str(REPO / "scripts/kunit")], capture_output=True, text=True)
         out = r.stdout + r.stderr
         passed = set(re.findall(r"\[PASSED\] (\w+)", out))
@@ -238,7 +244,7 @@ class Suite:
         cases = [("style_rustfmt", self.style_rustfmt)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
-        cases += [("uml_kunit_l4bridge", self.kunit_l4bridge)]
+        cases += [("uml_kunit", self.kunit)]
         selected = [c for c in cases if not self.only or c[0].startswith(self.only)]
         print("KTAP version 1")
         print(f"1..{len(selected)}", flush=True)

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the text handling: escaping, line assembly and the rate limit's arithmetic.
+//!
+//! Run by `make test` with the kernel's `tools/testing/kunit/kunit.py` on UML
+//! (`scripts/kunit`).
+
+#[kernel::macros::kunit_tests(l4log_text)]
+mod kunit {
+    use crate::escape::{self, Piece};
+    use crate::lines::{LineBuffer, LINE_MAX};
+    use crate::throttle::Bucket;
+    use kernel::prelude::*;
+
+    const SECOND: i64 = 1_000_000_000;
+
+    /// `input` as the host sees it with escaping on.
+    fn escaped(input: &[u8]) -> KVec<u8> {
+        let mut out = KVec::new();
+        for piece in escape::pieces(input) {
+            match piece {
+                Piece::Verbatim(run) => out.extend_from_slice(run, GFP_KERNEL).unwrap(),
+                Piece::Escaped(byte) => out
+                    .extend_from_slice(&escape::escaped(byte), GFP_KERNEL)
+                    .unwrap(),
+            }
+        }
+        out
+    }
+
+    fn line_buffer(content: &[u8]) -> KBox<LineBuffer> {
+        let mut line = KBox::init(pin_init::init_zeroed::<LineBuffer>(), GFP_KERNEL).unwrap();
+        line.spare()[..content.len()].copy_from_slice(content);
+        line.commit(content.len());
+        line
+    }
+
+    #[test]
+    fn text_passes_unchanged() {
+        let text = "tab\there, caf\u{e9}, \u{20ac}5, \u{1f600}\n".as_bytes();
+        assert_eq!(&escaped(text)[..], text);
+    }
+
+    #[test]
+    fn c0_controls_and_del_are_escaped() {
+        assert_eq!(
+            &escaped(b"\x1b[2J\x1b]0;title\x07\r\0\x7f.")[..],
+            &b"\\x1b[2J\\x1b]0;title\\x07\\x0d\\x00\\x7f."[..]
+        );
+    }
+
+    #[test]
+    fn c1_controls_are_escaped_in_both_forms() {
+        // U+009B (CSI) as UTF-8, and the raw 8-bit byte, which is not valid UTF-8.
+        assert_eq!(&escaped(b"a\xc2\x9bb\x9bc")[..], &b"a\\xc2\\x9bb\\x9bc"[..]);
+        // U+00A0 follows the C1 range and is text.
+        assert_eq!(&escaped("\u{a0}".as_bytes())[..], "\u{a0}".as_bytes());
+    }
+
+    #[test]
+    fn invalid_utf8_is_escaped_byte_by_byte() {
+        // An overlong encoding, a surrogate, a lone continuation byte, an unfinished
+        // character at the end.
+        assert_eq!(
+            &escaped(b"\xc0\xafx\xed\xa0\x80y\x80z\xe2\x82")[..],
+            &b"\\xc0\\xafx\\xed\\xa0\\x80y\\x80z\\xe2\\x82"[..]
+        );
+    }
+
+    #[test]
+    fn unfinished_characters_are_found_at_the_end() {
+        assert_eq!(escape::unfinished_char_len(b""), 0);
+        assert_eq!(escape::unfinished_char_len(b"abc"), 0);
+        assert_eq!(escape::unfinished_char_len("\u{e9}".as_bytes()), 0);
+        assert_eq!(escape::unfinished_char_len(b"a\xc3"), 1);
+        assert_eq!(escape::unfinished_char_len(b"a\xe2\x82"), 2);
+        assert_eq!(escape::unfinished_char_len(b"a\xf0\x9f\x98"), 3);
+        // Not the start of any character: nothing to wait for.
+        assert_eq!(escape::unfinished_char_len(b"a\xff"), 0);
+        assert_eq!(escape::unfinished_char_len(b"a\x80"), 0);
+    }
+
+    #[test]
+    fn complete_lines_are_ready_and_the_rest_waits() {
+        assert_eq!(line_buffer(b"").ready(true), 0);
+        assert_eq!(line_buffer(b"no end yet").ready(true), 0);
+        assert_eq!(line_buffer(b"one\ntwo\nthr").ready(true), 8);
+        let mut line = line_buffer(b"one\ntwo\nthr");
+        line.consume(8);
+        assert_eq!(line.held(), b"thr");
+        line.truncate(1);
+        assert_eq!(line.held(), b"t");
+    }
+
+    #[test]
+    fn a_full_buffer_without_newline_goes_whole() {
+        let mut line = line_buffer(&[b'x'; LINE_MAX]);
+        assert_eq!(line.ready(true), LINE_MAX);
+        assert!(line.spare().is_empty());
+        // With escaping, an unfinished character at the end waits for the next piece.
+        let mut content = [b'x'; LINE_MAX];
+        content[LINE_MAX - 2..].copy_from_slice(b"\xe2\x82");
+        let line = line_buffer(&content);
+        assert_eq!(line.ready(true), LINE_MAX - 2);
+        assert_eq!(line.ready(false), LINE_MAX);
+    }
+
+    #[test]
+    fn the_bucket_earns_at_the_rate_up_to_one_second() {
+        let mut bucket = Bucket::new(0);
+        bucket.refill(SECOND / 2, 1000);
+        assert_eq!(bucket.take(10_000), 500);
+        assert_eq!(bucket.take(1), 0);
+        // Ten idle seconds earn one second's worth, no more.
+        bucket.refill(SECOND / 2 + 10 * SECOND, 1000);
+        assert_eq!(bucket.take(10_000), 1000);
+    }
+
+    #[test]
+    fn the_bucket_keeps_fractions_and_returns_unused_bytes() {
+        let mut bucket = Bucket::new(0);
+        // 3 bytes/s: 0.25 s earns 0.75 bytes, twice 1.5 bytes.
+        bucket.refill(SECOND / 4, 3);
+        assert_eq!(bucket.take(5), 0);
+        bucket.refill(SECOND / 2, 3);
+        assert_eq!(bucket.take(5), 1);
+        bucket.give_back(100, 3);
+        assert_eq!(bucket.take(100), 3);
+    }
+
+    #[test]
+    fn the_wait_is_for_what_is_missing() {
+        let mut bucket = Bucket::new(0);
+        assert_eq!(bucket.wait_for(10, 100), 100_000_000);
+        // At most one second's worth is waited for, and at least one byte.
+        assert_eq!(bucket.wait_for(1_000_000, 100), 1_000_000_000);
+        assert_eq!(bucket.wait_for(0, 100), 10_000_000);
+        bucket.refill(SECOND / 20, 100);
+        assert_eq!(bucket.wait_for(10, 100), 50_000_000);
+    }
+}

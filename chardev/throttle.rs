@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The byte-rate limit shared by all writers (the `rate_limit` parameter): a token bucket.
+//!
+//! A writer asks for up to a line buffer's worth of bytes and gets what the bucket holds. When
+//! it is empty, the writer sleeps interruptibly until enough has been earned, or gets `EAGAIN`
+//! if its file is non-blocking. The bucket holds at most one second's worth of bytes, so a
+//! writer that was quiet may burst that much at once.
+
+use crate::params;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{CondVar, CondVarTimeoutResult, Mutex},
+    time::{msecs_to_jiffies, Instant, Monotonic},
+};
+
+const NSEC_PER_SEC: u64 = 1_000_000_000;
+
+/// The bucket's arithmetic, on nanosecond timestamps. Credit is kept in byte-nanoseconds
+/// (a byte is `NSEC_PER_SEC` of them), so that no fraction of a byte is lost between refills.
+///
+/// # Invariants
+///
+/// `credit <= u64::from(rate) * NSEC_PER_SEC` for the last `rate` passed to [`Self::refill`].
+pub(crate) struct Bucket {
+    credit: u64,
+    /// When `credit` was last brought up to date.
+    updated: i64,
+}
+
+impl Bucket {
+    /// An empty bucket, up to date at `now`.
+    pub(crate) fn new(now: i64) -> Self {
+        Self {
+            credit: 0,
+            updated: now,
+        }
+    }
+
+    /// Adds what `rate` bytes per second (not 0) earned since the last update, up to one
+    /// second's worth.
+    pub(crate) fn refill(&mut self, now: i64, rate: u32) {
+        let capacity = u64::from(rate) * NSEC_PER_SEC;
+        // At most one second counts: that fills the bucket, and keeps the product in range.
+        let elapsed = u64::try_from(now - self.updated)
+            .unwrap_or(0)
+            .min(NSEC_PER_SEC);
+        self.credit = (self.credit + elapsed * u64::from(rate)).min(capacity);
+        self.updated = now;
+    }
+
+    /// Takes up to `want` whole bytes of credit; returns how many it took.
+    pub(crate) fn take(&mut self, want: usize) -> usize {
+        let taken = usize::try_from(self.credit / NSEC_PER_SEC).map_or(want, |held| held.min(want));
+        self.credit -= taken as u64 * NSEC_PER_SEC;
+        taken
+    }
+
+    /// Returns `count` bytes of credit that were taken but not used.
+    pub(crate) fn give_back(&mut self, count: usize, rate: u32) {
+        let capacity = u64::from(rate) * NSEC_PER_SEC;
+        let returned = (count as u64).saturating_mul(NSEC_PER_SEC);
+        self.credit = self.credit.saturating_add(returned).min(capacity);
+    }
+
+    /// Nanoseconds until the bucket holds `want` bytes (at most one second's worth counts) at
+    /// `rate` bytes per second (not 0).
+    pub(crate) fn wait_for(&self, want: usize, rate: u32) -> u64 {
+        let want = (want as u64).clamp(1, u64::from(rate)) * NSEC_PER_SEC;
+        want.saturating_sub(self.credit).div_ceil(u64::from(rate))
+    }
+}
+
+/// The rate limit of one device, shared by its writers.
+#[pin_data]
+pub(crate) struct Throttle {
+    #[pin]
+    bucket: Mutex<Bucket>,
+    /// Never notified: writers sleep on it with a timeout, interruptibly.
+    #[pin]
+    sleep: CondVar,
+    /// When this throttle was made; the bucket's timestamps count from here.
+    epoch: Instant<Monotonic>,
+    /// Nanoseconds writers spent waiting for the limit, all writers added up.
+    throttled_ns: AtomicU64,
+}
+
+/// Whether a writer over the limit waits for it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    Allowed,
+    /// The file is non-blocking: `EAGAIN` instead.
+    NotAllowed,
+}
+
+impl Throttle {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            bucket <- new_mutex!(Bucket::new(0)),
+            sleep <- new_condvar!(),
+            epoch: Instant::now(),
+            throttled_ns: AtomicU64::new(0),
+        })
+    }
+
+    /// Lets the caller write up to `want` bytes (not 0): returns how many (at least 1). Waits
+    /// while the bucket is empty, unless `waiting` forbids it (`EAGAIN`); a signal ends the wait
+    /// with `ERESTARTSYS`.
+    pub(crate) fn acquire(&self, want: usize, waiting: Waiting) -> Result<usize> {
+        let mut bucket = self.bucket.lock();
+        loop {
+            let rate = params::rate_limit();
+            if rate == 0 {
+                return Ok(want);
+            }
+            bucket.refill(self.now(), rate);
+            let taken = bucket.take(want);
+            if taken > 0 {
+                return Ok(taken);
+            }
+            if waiting == Waiting::NotAllowed {
+                return Err(EAGAIN);
+            }
+            let wait_ns = bucket.wait_for(want, rate);
+            let wait_ms = u32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+            let started = Instant::<Monotonic>::now();
+            let woke = self
+                .sleep
+                .wait_interruptible_timeout(&mut bucket, msecs_to_jiffies(wait_ms));
+            let slept = started.elapsed().as_nanos();
+            self.throttled_ns
+                .fetch_add(u64::try_from(slept).unwrap_or(0), Ordering::Relaxed);
+            if let CondVarTimeoutResult::Signal { .. } = woke {
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+
+    /// Returns `count` bytes that [`Self::acquire`] granted but the writer did not use.
+    pub(crate) fn release_unused(&self, count: usize) {
+        let rate = params::rate_limit();
+        if count > 0 && rate > 0 {
+            self.bucket.lock().give_back(count, rate);
+        }
+    }
+
+    /// Nanoseconds writers have waited for the limit, all together.
+    pub(crate) fn throttled_ns(&self) -> u64 {
+        self.throttled_ns.load(Ordering::Relaxed)
+    }
+
+    fn now(&self) -> i64 {
+        self.epoch.elapsed().as_nanos()
+    }
+}

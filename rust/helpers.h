@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * l4log's C side, called from the Rust crate (chardev/params.rs declares the
+ * same functions). Out of tree there is no bindgen run for a module's own
+ * headers, so the Rust declarations are written by hand: keep the two in step.
+ */
+#ifndef L4LOG_RUST_HELPERS_H
+#define L4LOG_RUST_HELPERS_H
+
+#include <linux/types.h>
+
+struct miscdevice;
+
+bool l4log_escape(void);
+unsigned int l4log_rate_limit(void);
+int l4log_apply_node_access(struct miscdevice *misc);
+void l4log_cond_resched(void);
+
+#endif /* L4LOG_RUST_HELPERS_H */
