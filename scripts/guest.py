@@ -46,10 +46,10 @@ def log(msg):
     print(f"l4log: {msg}", file=sys.stderr, flush=True)
 
 
-def run_script(*args):
+def run_script(*args, env=None):
     """Runs one of scripts/ and returns the last line it printed."""
     out = subprocess.run([str(REPO / "scripts" / args[0]), *args[1:]], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout
+                         stdout=subprocess.PIPE, text=True, env=env).stdout
     return out.strip().splitlines()[-1]
 
 
@@ -65,6 +65,8 @@ class Boot:
     timed_out: bool = False
     accel: str = ""
     cmdline: list = field(default_factory=list)
+    cpus: int = 1                      # qemu: 2 for an SMP kernel
+    insmod_extra: str = ""             # more l4log.ko parameters, name=value ...
 
     @property
     def host_log(self):
@@ -140,7 +142,7 @@ def qemu_args(boot, image, initramfs, interactive, display):
         console = ["-chardev", f"file,id=console,path={console_log}", "-serial", "chardev:console"]
     accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
     return [
-        QEMU, *accel, "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
+        QEMU, *accel, "-smp", str(boot.cpus), "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
         "-kernel", str(image), "-initrd", str(initramfs),
         "-append", "console=ttyS0 panic=-1 loglevel=6",
         *console,
@@ -176,8 +178,15 @@ def uml_args(boot, image, initramfs, interactive, display):
 LAUNCHERS = {"qemu": qemu_args, "uml": uml_args}
 
 
-def insmod_args(target, fds):
-    return f"host_channel={fds['hostlog']}" if target == "uml" else ""
+def insmod_args(boot, fds):
+    channel = f"host_channel={fds['hostlog']}" if boot.target == "uml" else ""
+    return " ".join(arg for arg in (channel, boot.insmod_extra) if arg)
+
+
+def kernel_cpus(kernel_dir):
+    """CPUs to give the guest: two when the kernel was built for SMP."""
+    config = (Path(kernel_dir) / ".config").read_text()
+    return 2 if "\nCONFIG_SMP=y\n" in config else 1
 
 
 def parse_control(boot):
@@ -199,10 +208,11 @@ def parse_control(boot):
 
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
-               nonblocking_host_log=False):
+               nonblocking_host_log=False, insmod_extra=""):
     """Boots the guest of `target` once and returns the Boot record."""
     kernel_dir = Path(kernel_dir)
-    boot = Boot(new_run_dir(), target, nonblocking_host_log)
+    boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
+                cpus=kernel_cpus(kernel_dir))
     image = kernel_dir / (kernel_dir / ".l4log-image").read_text().strip()
     if target == "qemu":
         boot.accel = accel or choose_accel(kernel_dir, module)
@@ -214,7 +224,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
         initramfs = boot.run_dir / "initramfs.cpio"
         boot.cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
         ramdisk.build(initramfs, kernel_dir / "usr" / "gen_init_cpio", module, mode, cmd, extra,
-                      insmod_args(target, fds))
+                      insmod_args(boot, fds))
         if not quiet:
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
         boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout)
@@ -267,9 +277,11 @@ def choose_accel(kernel_dir, module):
     return verdict.read_text().strip()
 
 
-def build_all(target):
-    kernel_dir = run_script("kernel", target)
-    module = run_script("module", target)
+def build_all(target, debug=False):
+    """The kernel build directory and l4log.ko of `target` (debug: the debug kernel's)."""
+    env = {**os.environ, "L4LOG_DEBUG_KERNEL": "1" if debug else ""}
+    kernel_dir = run_script("kernel", target, env=env)
+    module = run_script("module", target, env=env)
     return kernel_dir, module
 
 

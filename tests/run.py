@@ -2,14 +2,20 @@
 """l4log's test suite, run inside the build root by `make test`. KTAP output.
 
 Each end-to-end case boots the guest, loads l4log.ko, runs a command, and
-compares the bytes the host log received with the bytes written. Every boot's
-kernel log is checked for WARN, BUG, Oops and panics. The last line is
-`N passed, N failed`; the exit status is non-zero when anything failed.
+compares the bytes the host log received with the bytes written. The
+adversarial cases (`*_debug_adv_*`) do the same on each target's debug kernel
+(KASAN, lockdep, atomic-sleep and list checks; configs/debug.config) with the
+guest program tests/guest/l4log-adversary.c. Every boot's kernel log is checked
+for WARN, BUG, KASAN and lockdep reports, Oops and panics from the moment
+l4log.ko is loaded. The last line is `N passed, N failed`; the exit status is
+non-zero when anything failed.
 
     run.py [--only NAME-PREFIX]      e.g. --only uml_, --only qemu_e2e_echo
 """
 
 import argparse
+import codecs
+import collections
 import random
 import re
 import shutil
@@ -27,8 +33,60 @@ TARGETS = ["qemu", "uml"]
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 PAGE = 4096
 # Byte-exact cases turn escaping off first, through the run-time parameter.
-RAW = "echo N >/sys/module/l4log/parameters/escape && "
-KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection")
+PARAMS = "/sys/module/l4log/parameters"
+RAW = f"echo N >{PARAMS}/escape && "
+KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection"
+                            r"|KASAN|possible recursive locking|circular locking|inconsistent lock state")
+# ramdisk/init writes this to the kernel log just before it loads l4log.ko.
+INSMOD_MARK = "l4log-init: insmod l4log.ko"
+PRNG_MULTIPLIER = 0x2545F4914F6CDD1D
+MASK64 = (1 << 64) - 1
+
+
+class Prng:
+    """xorshift64*, as tests/guest/l4log-adversary.c has it."""
+
+    def __init__(self, seed):
+        self.state = seed or 1
+
+    def next(self):
+        x = self.state
+        x ^= x >> 12
+        x ^= (x << 25) & MASK64
+        x ^= x >> 27
+        self.state = x
+        return (x * PRNG_MULTIPLIER) & MASK64
+
+    def below(self, n):
+        return self.next() % n
+
+    def fill(self, size):
+        return b"".join(self.next().to_bytes(8, "little") for _ in range((size + 7) // 8))[:size]
+
+
+def _escape_invalid(err):
+    return "".join(f"\\x{b:02x}" for b in err.object[err.start:err.end]), err.end
+
+
+codecs.register_error("l4log-escape", _escape_invalid)
+
+
+def escaped(data):
+    """What the host gets for `data` with escaping on: the module's rules, written anew."""
+    out = []
+    for c in data.decode("utf-8", "l4log-escape"):
+        code = ord(c)
+        if (code < 0x20 and c not in "\t\n") or 0x7F <= code <= 0x9F:
+            out.append("".join(f"\\x{b:02x}" for b in c.encode()))
+        else:
+            out.append(c)
+    return "".join(out).encode()
+
+
+def after_insmod(dmesg):
+    """The kernel log from the moment l4log.ko was loaded, and the lines before it."""
+    before, mark, after = dmesg.partition(INSMOD_MARK)
+    return (after, before) if mark else (dmesg, "")
 
 
 class Failure(Exception):
@@ -61,22 +119,26 @@ class Suite:
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
         self._built = {}
         self.target = None
+        self.debug = False
 
     # -- infrastructure ---------------------------------------------------------------------------
 
     def built(self):
-        """The target's kernel directory and module, and the guest test programs, built once."""
-        if self.target not in self._built:
-            kernel_dir, module = guest.build_all(self.target)
+        """The kernel directory and module of the current target and kernel (normal or debug),
+        and the guest test programs, built once."""
+        key = (self.target, self.debug)
+        if key not in self._built:
+            kernel_dir, module = guest.build_all(self.target, self.debug)
             extra = self.work / "extra"
             if not extra.exists():
                 extra.mkdir(parents=True)
                 shutil.copy(REPO / "tests/guest/host-calls.sh", extra)
-                subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-                                str(extra / "l4log-test"), str(REPO / "tests/guest/l4log-test.c")],
-                               check=True)
-            self._built[self.target] = (kernel_dir, module, extra)
-        return self._built[self.target]
+                for program in ("l4log-test", "l4log-adversary"):
+                    subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+                                    str(extra / program), str(REPO / f"tests/guest/{program}.c")],
+                                   check=True)
+            self._built[key] = (kernel_dir, module, extra)
+        return self._built[key]
 
     def boot(self, cmd, files=None, **options):
         """Boots the guest running `cmd` in /extra (the test program plus `files`)."""
@@ -89,18 +151,32 @@ class Suite:
         finally:
             for name in files or {}:
                 (extra / name).unlink()
+        b.debug = self.debug
         self.boots.append(b)
         check(not b.timed_out, f"guest timed out; console: {b.console}")
         check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
         if b.status != 0:
             tail = b.console.read_text(errors="replace")[-1500:]
             raise Failure(f"guest command {cmd!r} exited {b.status}; console tail:\n{tail}")
+        self.check_kernel_log(b)
         return b
 
-    def on(self, target, fn):
-        """`fn` run with `target` as the current target."""
+    @staticmethod
+    def check_kernel_log(b):
+        """No report in the kernel log from the moment l4log.ko was loaded."""
+        check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
+        after, _ = after_insmod(b.dmesg)
+        trouble = [line for line in after.splitlines() if KERNEL_TROUBLE.search(line)]
+        check(not trouble, f"{b.run_dir}: kernel log after insmod reports trouble:\n" + "\n".join(trouble[:40]))
+
+    def console_lines(self, b, prefix="l4log-adv: "):
+        return [line[len(prefix):].strip() for line in b.console.read_text(errors="replace").splitlines()
+                if line.startswith(prefix)]
+
+    def on(self, target, fn, debug=False):
+        """`fn` run with `target` as the current target, on its debug kernel if `debug`."""
         def run_on_target():
-            self.target = target
+            self.target, self.debug = target, debug
             fn()
         return run_on_target
 
@@ -202,6 +278,141 @@ class Suite:
         # Escaped: the default.
         check_bytes(Path(last.split(": ", 1)[1]).read_bytes(), b"via run\\x00\n")
 
+    # -- adversarial (debug kernels) ----------------------------------------------------------------
+
+    def adv_unmapped_buffers(self):
+        # Unmapped: EFAULT and nothing sent. Partly unmapped: the mapped part, then EFAULT.
+        b = self.boot("./l4log-adversary unmapped && ./l4log-test fault 100 && ./l4log-test fault 0")
+        page = (PATTERN * (PAGE // len(PATTERN) + 1))[:PAGE]
+        check_bytes(b.host_log.read_bytes(), page[-100:])
+
+    def adv_zero_and_one_byte_writes(self):
+        b = self.boot("./l4log-adversary small")
+        check_bytes(b.host_log.read_bytes(), b"a\n")
+
+    def adv_64mib_write_flat_memory(self):
+        size = 64 << 20
+        b = self.boot(RAW + "./l4log-adversary big 64")
+        block = bytes((i * 37 + 11) & 0xFF for i in range(251))
+        check_bytes(b.host_log.read_bytes(), (block * (size // len(block) + 1))[:size])
+        memory = {}
+        for line in self.console_lines(b):
+            print(f"# {line}")
+            memory.update((k, int(v)) for k, v in re.findall(r"([a-z-]+)=(-?\d+)", line))
+        check({"free-before", "free-lowest", "slab-highest"} <= memory.keys(), "no memory figures")
+        drop = memory["free-before"] - memory["free-lowest"]
+        print(f"# guest memory: free memory dropped by at most {drop} KiB during the 64 MiB write; "
+              f"slab {memory['slab-before']} -> at most {memory['slab-highest']} KiB")
+        check(drop < 2048, f"free memory dropped by {drop} KiB during the write")
+
+    def adv_writev_many_iovecs(self):
+        count, seed = 1024, 0x5EED
+        b = self.boot(RAW + f"./l4log-adversary writev {count} {seed}")
+        prng = Prng(seed)
+        data = prng.fill(1 << 16)
+        want = []
+        for _ in range(count):
+            length = prng.below(8)
+            offset = prng.below((1 << 16) - 8)
+            want.append(data[offset:offset + length])
+        check_bytes(b.host_log.read_bytes(), b"".join(want))
+
+    @staticmethod
+    def writer_line(w, n):
+        letters = (w * 1000 + n) * 13 % 300
+        return f"w{w} l{n:04d} ".encode() + bytes([ord("a") + (w + n) % 26]) * letters
+
+    def adv_concurrent_writers(self):
+        writers, lines = 8, 1000
+        b = self.boot(f"./l4log-adversary lines {writers} {lines}")
+        got = b.host_log.read_bytes()
+        check(got.endswith(b"\n"), "host log does not end with a newline")
+        got_lines = got[:-1].split(b"\n")
+        counts = collections.Counter(got_lines)
+        for w in range(writers):
+            want = [self.writer_line(w, n) for n in range(lines)]
+            mine = [line for line in got_lines if line.startswith(f"w{w} ".encode())]
+            missing = [line for line in want if counts[line] == 0]
+            repeated = [line for line in want if counts[line] > 1]
+            check(not missing and not repeated,
+                  f"writer {w}: {len(missing)} lines missing, {len(repeated)} repeated; "
+                  f"first missing {missing[:1]!r}")
+            check(mine == want, f"writer {w}: its lines arrived out of order")
+        strangers = [line for line in got_lines if counts[line] and not re.fullmatch(rb"w\d l\d{4} [a-z]*", line)]
+        check(not strangers, f"{len(strangers)} mangled lines, e.g. {strangers[:2]!r}")
+        check(len(got_lines) == writers * lines, f"{len(got_lines)} lines, want {writers * lines}")
+
+    def adv_escape_sequences(self):
+        # Clear screen, set the window title, bell, CSI in both C1 forms, an 8-bit byte.
+        b = self.boot("printf '\\033[2J\\033]0;pwned\\007 \\302\\233 \\233 caf\\303\\251 \\377\\tend\\n'"
+                      " > /dev/l4log")
+        want = b"\\x1b[2J\\x1b]0;pwned\\x07 \\xc2\\x9b \\x9b caf\xc3\xa9 \\xff\tend\n"
+        raw = b"\033[2J\033]0;pwned\007 \302\233 \233 caf\303\251 \377\tend\n"
+        check(escaped(raw) == want, "the test's reference escaper disagrees with the expected text")
+        check_bytes(b.host_log.read_bytes(), want)
+
+    def adv_rate_limit_signals_nonblock(self):
+        b = self.boot("./l4log-adversary throttle && exec 3>/dev/l4log && cat /proc/self/fdinfo/3")
+        want = b""
+        for line in self.console_lines(b):
+            print(f"# {line}")
+            if m := re.fullmatch(r"wrote (\d+) (\d+)", line):
+                want += bytes([int(m[1])]) * int(m[2])
+        check(want.startswith(b"a") and want.endswith(b"e\n"), f"unexpected write results: {want[:20]!r}...")
+        check_bytes(b.host_log.read_bytes(), want)
+        fdinfo = self.console_lines(b, "l4log-throttled-ns:")
+        check(fdinfo and int(fdinfo[0]) > 1_000_000_000,
+              f"l4log-throttled-ns {fdinfo}: the writers waited more than a second")
+
+    def adv_rmmod_with_sleeping_writer(self):
+        # rmmod is refused while a write sleeps on the rate limit; SIGKILL ends the sleep.
+        b = self.boot("./l4log-adversary sleeper && [ ! -e /dev/l4log ]")
+        check(re.fullmatch(rb"k?", b.host_log.read_bytes()), f"host log: {b.host_log.read_bytes()[:40]!r}")
+
+    def adv_nonroot_denied_by_default(self):
+        b = self.boot("./l4log-adversary nonroot 1000 1000")
+        check(self.console_lines(b) == ["nonroot open: Permission denied"], f"{self.console_lines(b)}")
+        check_bytes(b.host_log.read_bytes(), b"")
+
+    def adv_mode_and_group_parameters(self):
+        b = self.boot('[ "$(stat -c "%a %u %g" /dev/l4log)" = "660 0 1234" ] && '
+                      "./l4log-adversary nonroot 1000 1234 && ./l4log-adversary nonroot 1000 1000",
+                      insmod_extra="mode=0660 group=1234")
+        check(self.console_lines(b) == ["nonroot open: ok", "wrote 110 3", "nonroot open: Permission denied"],
+              f"{self.console_lines(b)}")
+        check_bytes(b.host_log.read_bytes(), b"nnn")
+
+    @staticmethod
+    def fuzz_stream(seed, ops):
+        """The bytes `l4log-adversary fuzz` writes in `ops` operations from `seed`."""
+        size = 1 << 20
+        prng = Prng(seed)
+        buf = prng.fill(size)
+        out = []
+        for _ in range(ops):
+            kind = prng.below(8)
+            if kind == 7:
+                for _ in range(1 + prng.below(64)):
+                    length = prng.below(200)
+                    offset = prng.below(size - 200)
+                    out.append(buf[offset:offset + length])
+                continue
+            length = (0 if kind == 0 else 1 + prng.below(16) if kind <= 2
+                      else 1 + prng.below(8192) if kind <= 5 else 1 + prng.below(70000))
+            offset = prng.below(size - length)
+            out.append(buf[offset:offset + length])
+        return b"".join(out)
+
+    def adv_random_sizes_and_offsets(self):
+        seconds = 3
+        b = self.boot(f"echo N >{PARAMS}/escape && ./l4log-adversary fuzz {seconds} 11 && "
+                      f"echo Y >{PARAMS}/escape && ./l4log-adversary fuzz {seconds} 12")
+        ops = [int(line.split()[1]) for line in self.console_lines(b) if line.startswith("fuzz-ops ")]
+        check(len(ops) == 2 and min(ops) >= 20, f"fuzz operations: {ops}")
+        raw, text = self.fuzz_stream(11, ops[0]), self.fuzz_stream(12, ops[1])
+        print(f"# fuzz: {ops[0]} operations, {len(raw)} bytes raw; {ops[1]} operations, {len(text)} bytes escaped")
+        check_bytes(b.host_log.read_bytes(), raw + escaped(text))
+
     def kunit(self):
         # Every #[test] of the KUnit suites must be reported passed by kunit.py.
         wanted = set()
@@ -219,12 +430,23 @@ class Suite:
         check(wanted <= passed, f"not reported passed: {sorted(wanted - passed)}")
 
     def kernel_log_clean(self):
-        boots = [b for b in self.boots if b.target == self.target]
+        # Normal kernels: the whole log, boot included. Debug kernels: each case checked the
+        # log after insmod; reports from before l4log.ko was loaded are not l4log's and are
+        # shown here as notes (UML 7.2 with lockdep: "bad unlock balance" in crng_reseed).
+        boots = [b for b in self.boots if b.target == self.target and b.debug == self.debug]
         check(boots, "no guest booted")
+        before_insmod = collections.Counter()
         for b in boots:
             check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
-            trouble = [line for line in b.dmesg.splitlines() if KERNEL_TROUBLE.search(line)]
+            after, before = after_insmod(b.dmesg)
+            checked = after if self.debug else b.dmesg
+            trouble = [line for line in checked.splitlines() if KERNEL_TROUBLE.search(line)]
             check(not trouble, f"{b.run_dir}: kernel log reports trouble:\n" + "\n".join(trouble[:40]))
+            for line in before.splitlines():
+                if KERNEL_TROUBLE.search(line):
+                    before_insmod[re.sub(r"^\[[ 0-9.]+\] ", "", line)] += 1
+        for line, count in before_insmod.items():
+            print(f"# note: before insmod, in {count} of {len(boots)} boots: {line}")
 
     # -- driver -----------------------------------------------------------------------------------
 
@@ -241,10 +463,26 @@ class Suite:
             ("e2e_run_interface", self.e2e_run_interface),
             ("kernel_log_clean", self.kernel_log_clean),
         ]
+        adversarial = [
+            ("adv_unmapped_buffers", self.adv_unmapped_buffers),
+            ("adv_zero_and_one_byte_writes", self.adv_zero_and_one_byte_writes),
+            ("adv_64mib_write_flat_memory", self.adv_64mib_write_flat_memory),
+            ("adv_writev_many_iovecs", self.adv_writev_many_iovecs),
+            ("adv_concurrent_writers", self.adv_concurrent_writers),
+            ("adv_escape_sequences", self.adv_escape_sequences),
+            ("adv_rate_limit_signals_nonblock", self.adv_rate_limit_signals_nonblock),
+            ("adv_rmmod_with_sleeping_writer", self.adv_rmmod_with_sleeping_writer),
+            ("adv_nonroot_denied_by_default", self.adv_nonroot_denied_by_default),
+            ("adv_mode_and_group_parameters", self.adv_mode_and_group_parameters),
+            ("adv_random_sizes_and_offsets", self.adv_random_sizes_and_offsets),
+            ("kernel_log_clean", self.kernel_log_clean),
+        ]
         cases = [("style_rustfmt", self.style_rustfmt)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
+        cases += [(f"{target}_debug_{name}", self.on(target, fn, debug=True))
+                  for target in TARGETS for name, fn in adversarial]
         selected = [c for c in cases if not self.only or c[0].startswith(self.only)]
         print("KTAP version 1")
         print(f"1..{len(selected)}", flush=True)
