@@ -89,12 +89,10 @@ impl MiscDevice for OpenFile {
     fn show_fdinfo(open: Pin<&OpenFile>, m: &SeqFile, _file: &File) {
         let log = &open.log;
         let host = log.host.stats();
-        let count = |counter: &core::sync::atomic::AtomicU64| {
-            counter.load(core::sync::atomic::Ordering::Relaxed)
-        };
-        seq_print!(m, "l4log-bytes:\t{}\n", count(&log.counts.bytes));
-        seq_print!(m, "l4log-writes:\t{}\n", count(&log.counts.writes));
-        seq_print!(m, "l4log-lines:\t{}\n", count(&log.counts.lines));
+        let [bytes, writes, lines] = log.counts.read();
+        seq_print!(m, "l4log-bytes:\t{}\n", bytes);
+        seq_print!(m, "l4log-writes:\t{}\n", writes);
+        seq_print!(m, "l4log-lines:\t{}\n", lines);
         seq_print!(m, "l4log-host-bytes:\t{}\n", host.bytes);
         seq_print!(m, "l4log-host-calls:\t{}\n", host.calls);
         seq_print!(m, "l4log-host-errors:\t{}\n", host.errors);

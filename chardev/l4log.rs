@@ -81,6 +81,11 @@ impl Counts {
     pub(crate) fn add(counter: &AtomicU64, count: usize) {
         counter.fetch_add(count as u64, Ordering::Relaxed);
     }
+
+    /// The counters' values now: bytes, writes, lines.
+    pub(crate) fn read(&self) -> [u64; 3] {
+        [&self.bytes, &self.writes, &self.lines].map(|counter| counter.load(Ordering::Relaxed))
+    }
 }
 
 impl L4Log {

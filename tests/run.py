@@ -35,6 +35,22 @@ PAGE = 4096
 # Byte-exact cases turn escaping off first, through the run-time parameter.
 PARAMS = "/sys/module/l4log/parameters"
 RAW = f"echo N >{PARAMS}/escape && "
+# Loads l4log.ko again (after an rmmod), with the boot's own arguments.
+RELOAD = "insmod /lib/modules/l4log.ko $(cat /l4log-run/insmod-args)"
+# The adversarial cases, run on each target's debug kernel in one boot, in this order.
+ADVERSARIAL = [
+    "adv_unmapped_buffers",
+    "adv_zero_and_one_byte_writes",
+    "adv_writev_many_iovecs",
+    "adv_concurrent_writers",
+    "adv_escape_sequences",
+    "adv_rate_limit_signals_nonblock",
+    "adv_rmmod_with_sleeping_writer",
+    "adv_nonroot_denied_by_default",
+    "adv_mode_and_group_parameters",
+    "adv_random_sizes_and_offsets",
+    "adv_64mib_write_flat_memory",
+]
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection"
                             r"|KASAN|possible recursive locking|circular locking|inconsistent lock state")
 # ramdisk/init writes this to the kernel log just before it loads l4log.ko.
@@ -260,6 +276,16 @@ class Suite:
         b = self.boot(RAW + "./l4log-test write data", {"data": data}, nonblocking_host_log=True)
         check_bytes(b.host_log.read_bytes(), data)
 
+    def e2e_counters(self):
+        # Device-wide counters in fdinfo: two writes, the second's line unfinished until close.
+        b = self.boot("printf 'one\\ntwo\\n' >/dev/l4log && printf 'x\\001' >/dev/l4log && "
+                      "exec 3</dev/l4log && cat /proc/self/fdinfo/3")
+        check_bytes(b.host_log.read_bytes(), b"one\ntwo\nx\\x01")
+        counters = dict(re.findall(r"^(l4log-[a-z-]+):\s+(\d+)", b.console.read_text(errors="replace"), re.M))
+        want = {"l4log-bytes": "10", "l4log-writes": "2", "l4log-lines": "2", "l4log-host-bytes": "13",
+                "l4log-host-calls": "2", "l4log-host-errors": "0", "l4log-throttled-ns": "0"}
+        check(counters == want, f"fdinfo counters {counters}, want {want}")
+
     def e2e_rmmod(self):
         # Refused (EBUSY) while a file is open; succeeds after, and the node goes away.
         self.boot("exec 3>/dev/l4log; if rmmod l4log; then echo 'rmmod with an open file worked'; exit 1; fi; "
@@ -279,43 +305,53 @@ class Suite:
         check_bytes(Path(last.split(": ", 1)[1]).read_bytes(), b"via run\\x00\n")
 
     # -- adversarial (debug kernels) ----------------------------------------------------------------
+    #
+    # A debug kernel boots slowly under TCG (about 10 s), so all adversarial cases of a target run
+    # in one boot, one after the other. Each case is marked in the console and the kernel log, its
+    # own exit status is reported, and a marker line sent through l4log after it (escaping off,
+    # rate limit off, with a token no data contains) ends its part of the host log. Each case
+    # then checks its own part of the host log, console and kernel log.
 
     def adv_unmapped_buffers(self):
         # Unmapped: EFAULT and nothing sent. Partly unmapped: the mapped part, then EFAULT.
-        b = self.boot("./l4log-adversary unmapped && ./l4log-test fault 100 && ./l4log-test fault 0")
-        page = (PATTERN * (PAGE // len(PATTERN) + 1))[:PAGE]
-        check_bytes(b.host_log.read_bytes(), page[-100:])
+        def verify(host, lines):
+            page = (PATTERN * (PAGE // len(PATTERN) + 1))[:PAGE]
+            check_bytes(host, page[-100:])
+        return "./l4log-adversary unmapped && ./l4log-test fault 100 && ./l4log-test fault 0", verify
 
     def adv_zero_and_one_byte_writes(self):
-        b = self.boot("./l4log-adversary small")
-        check_bytes(b.host_log.read_bytes(), b"a\n")
+        return "./l4log-adversary small", lambda host, lines: check_bytes(host, b"a\n")
 
     def adv_64mib_write_flat_memory(self):
         size = 64 << 20
-        b = self.boot(RAW + "./l4log-adversary big 64")
-        block = bytes((i * 37 + 11) & 0xFF for i in range(251))
-        check_bytes(b.host_log.read_bytes(), (block * (size // len(block) + 1))[:size])
-        memory = {}
-        for line in self.console_lines(b):
-            print(f"# {line}")
-            memory.update((k, int(v)) for k, v in re.findall(r"([a-z-]+)=(-?\d+)", line))
-        check({"free-before", "free-lowest", "slab-highest"} <= memory.keys(), "no memory figures")
-        drop = memory["free-before"] - memory["free-lowest"]
-        print(f"# guest memory: free memory dropped by at most {drop} KiB during the 64 MiB write; "
-              f"slab {memory['slab-before']} -> at most {memory['slab-highest']} KiB")
-        check(drop < 2048, f"free memory dropped by {drop} KiB during the write")
+
+        def verify(host, lines):
+            block = bytes((i * 37 + 11) & 0xFF for i in range(251))
+            check_bytes(host, (block * (size // len(block) + 1))[:size])
+            memory = {}
+            for line in lines:
+                print(f"# {line}")
+                memory.update((k, int(v)) for k, v in re.findall(r"([a-z-]+)=(-?\d+)", line))
+            check({"free-before", "free-lowest", "slab-highest"} <= memory.keys(), "no memory figures")
+            drop = memory["free-before"] - memory["free-lowest"]
+            print(f"# guest memory: free memory dropped by at most {drop} KiB during the 64 MiB write; "
+                  f"slab {memory['slab-before']} -> at most {memory['slab-highest']} KiB")
+            check(drop < 4096, f"free memory dropped by {drop} KiB during the write")
+        return RAW + "./l4log-adversary big 64", verify
 
     def adv_writev_many_iovecs(self):
         count, seed = 1024, 0x5EED
-        b = self.boot(RAW + f"./l4log-adversary writev {count} {seed}")
-        prng = Prng(seed)
-        data = prng.fill(1 << 16)
-        want = []
-        for _ in range(count):
-            length = prng.below(8)
-            offset = prng.below((1 << 16) - 8)
-            want.append(data[offset:offset + length])
-        check_bytes(b.host_log.read_bytes(), b"".join(want))
+
+        def verify(host, lines):
+            prng = Prng(seed)
+            data = prng.fill(1 << 16)
+            want = []
+            for _ in range(count):
+                length = prng.below(8)
+                offset = prng.below((1 << 16) - 8)
+                want.append(data[offset:offset + length])
+            check_bytes(host, b"".join(want))
+        return RAW + f"./l4log-adversary writev {count} {seed}", verify
 
     @staticmethod
     def writer_line(w, n):
@@ -324,63 +360,73 @@ class Suite:
 
     def adv_concurrent_writers(self):
         writers, lines = 8, 1000
-        b = self.boot(f"./l4log-adversary lines {writers} {lines}")
-        got = b.host_log.read_bytes()
-        check(got.endswith(b"\n"), "host log does not end with a newline")
-        got_lines = got[:-1].split(b"\n")
-        counts = collections.Counter(got_lines)
-        for w in range(writers):
-            want = [self.writer_line(w, n) for n in range(lines)]
-            mine = [line for line in got_lines if line.startswith(f"w{w} ".encode())]
-            missing = [line for line in want if counts[line] == 0]
-            repeated = [line for line in want if counts[line] > 1]
-            check(not missing and not repeated,
-                  f"writer {w}: {len(missing)} lines missing, {len(repeated)} repeated; "
-                  f"first missing {missing[:1]!r}")
-            check(mine == want, f"writer {w}: its lines arrived out of order")
-        strangers = [line for line in got_lines if counts[line] and not re.fullmatch(rb"w\d l\d{4} [a-z]*", line)]
-        check(not strangers, f"{len(strangers)} mangled lines, e.g. {strangers[:2]!r}")
-        check(len(got_lines) == writers * lines, f"{len(got_lines)} lines, want {writers * lines}")
+
+        def verify(host, console):
+            check(host.endswith(b"\n"), "host log does not end with a newline")
+            got_lines = host[:-1].split(b"\n")
+            counts = collections.Counter(got_lines)
+            for w in range(writers):
+                want = [self.writer_line(w, n) for n in range(lines)]
+                mine = [line for line in got_lines if line.startswith(f"w{w} ".encode())]
+                missing = [line for line in want if counts[line] == 0]
+                repeated = [line for line in want if counts[line] > 1]
+                check(not missing and not repeated,
+                      f"writer {w}: {len(missing)} lines missing, {len(repeated)} repeated; "
+                      f"first missing {missing[:1]!r}")
+                check(mine == want, f"writer {w}: its lines arrived out of order")
+            strangers = [line for line in got_lines if not re.fullmatch(rb"w\d l\d{4} [a-z]*", line)]
+            check(not strangers, f"{len(strangers)} mangled lines, e.g. {strangers[:2]!r}")
+            check(len(got_lines) == writers * lines, f"{len(got_lines)} lines, want {writers * lines}")
+        return f"./l4log-adversary lines {writers} {lines}", verify
 
     def adv_escape_sequences(self):
         # Clear screen, set the window title, bell, CSI in both C1 forms, an 8-bit byte.
-        b = self.boot("printf '\\033[2J\\033]0;pwned\\007 \\302\\233 \\233 caf\\303\\251 \\377\\tend\\n'"
-                      " > /dev/l4log")
-        want = b"\\x1b[2J\\x1b]0;pwned\\x07 \\xc2\\x9b \\x9b caf\xc3\xa9 \\xff\tend\n"
         raw = b"\033[2J\033]0;pwned\007 \302\233 \233 caf\303\251 \377\tend\n"
-        check(escaped(raw) == want, "the test's reference escaper disagrees with the expected text")
-        check_bytes(b.host_log.read_bytes(), want)
+        want = b"\\x1b[2J\\x1b]0;pwned\\x07 \\xc2\\x9b \\x9b caf\xc3\xa9 \\xff\tend\n"
+
+        def verify(host, lines):
+            check(escaped(raw) == want, "the test's reference escaper disagrees with the expected text")
+            check_bytes(host, want)
+        return ("printf '\\033[2J\\033]0;pwned\\007 \\302\\233 \\233 caf\\303\\251 \\377\\tend\\n'"
+                " > /dev/l4log"), verify
 
     def adv_rate_limit_signals_nonblock(self):
-        b = self.boot("./l4log-adversary throttle && exec 3>/dev/l4log && cat /proc/self/fdinfo/3")
-        want = b""
-        for line in self.console_lines(b):
-            print(f"# {line}")
-            if m := re.fullmatch(r"wrote (\d+) (\d+)", line):
-                want += bytes([int(m[1])]) * int(m[2])
-        check(want.startswith(b"a") and want.endswith(b"e\n"), f"unexpected write results: {want[:20]!r}...")
-        check_bytes(b.host_log.read_bytes(), want)
-        fdinfo = self.console_lines(b, "l4log-throttled-ns:")
-        check(fdinfo and int(fdinfo[0]) > 1_000_000_000,
-              f"l4log-throttled-ns {fdinfo}: the writers waited more than a second")
+        def verify(host, lines):
+            want = b""
+            for line in lines:
+                print(f"# {line}")
+                if m := re.fullmatch(r"wrote (\d+) (\d+)", line):
+                    want += bytes([int(m[1])]) * int(m[2])
+            check(want.startswith(b"a") and want.endswith(b"e\n"), f"unexpected write results: {want[:20]!r}...")
+            check_bytes(host, want)
+            waited = [line.split()[1] for line in lines if line.startswith("l4log-throttled-ns:")]
+            check(waited and int(waited[0]) > 1_000_000_000,
+                  f"l4log-throttled-ns {waited}: the writers waited more than a second")
+        return ("./l4log-adversary throttle && exec 3>/dev/l4log && "
+                "sed 's/^/l4log-adv: /' /proc/self/fdinfo/3"), verify
 
     def adv_rmmod_with_sleeping_writer(self):
-        # rmmod is refused while a write sleeps on the rate limit; SIGKILL ends the sleep.
-        b = self.boot("./l4log-adversary sleeper && [ ! -e /dev/l4log ]")
-        check(re.fullmatch(rb"k?", b.host_log.read_bytes()), f"host log: {b.host_log.read_bytes()[:40]!r}")
+        # rmmod is refused while a write sleeps on the rate limit; SIGKILL ends the sleep; then
+        # rmmod works. The module is loaded again for the cases after this one.
+        def verify(host, lines):
+            check(re.fullmatch(rb"k?", host), f"host log: {host[:40]!r}")
+        return "./l4log-adversary sleeper && [ ! -e /dev/l4log ]; status=$?; " + RELOAD + "; exit $status", verify
 
     def adv_nonroot_denied_by_default(self):
-        b = self.boot("./l4log-adversary nonroot 1000 1000")
-        check(self.console_lines(b) == ["nonroot open: Permission denied"], f"{self.console_lines(b)}")
-        check_bytes(b.host_log.read_bytes(), b"")
+        def verify(host, lines):
+            check(lines == ["nonroot open: Permission denied"], f"{lines}")
+            check_bytes(host, b"")
+        return "./l4log-adversary nonroot 1000 1000", verify
 
     def adv_mode_and_group_parameters(self):
-        b = self.boot('[ "$(stat -c "%a %u %g" /dev/l4log)" = "660 0 1234" ] && '
-                      "./l4log-adversary nonroot 1000 1234 && ./l4log-adversary nonroot 1000 1000",
-                      insmod_extra="mode=0660 group=1234")
-        check(self.console_lines(b) == ["nonroot open: ok", "wrote 110 3", "nonroot open: Permission denied"],
-              f"{self.console_lines(b)}")
-        check_bytes(b.host_log.read_bytes(), b"nnn")
+        # Loaded again with mode=0660 group=1234, then once more with the defaults.
+        def verify(host, lines):
+            check(lines == ["nonroot open: ok", "wrote 110 3", "nonroot open: Permission denied"], f"{lines}")
+            check_bytes(host, b"nnn")
+        return ("rmmod l4log && " + RELOAD + " mode=0660 group=1234 && "
+                '[ "$(stat -c "%a %u %g" /dev/l4log)" = "660 0 1234" ] && '
+                "./l4log-adversary nonroot 1000 1234 && ./l4log-adversary nonroot 1000 1000; "
+                "status=$?; rmmod l4log; " + RELOAD + "; exit $status"), verify
 
     @staticmethod
     def fuzz_stream(seed, ops):
@@ -405,13 +451,72 @@ class Suite:
 
     def adv_random_sizes_and_offsets(self):
         seconds = 3
-        b = self.boot(f"echo N >{PARAMS}/escape && ./l4log-adversary fuzz {seconds} 11 && "
-                      f"echo Y >{PARAMS}/escape && ./l4log-adversary fuzz {seconds} 12")
-        ops = [int(line.split()[1]) for line in self.console_lines(b) if line.startswith("fuzz-ops ")]
-        check(len(ops) == 2 and min(ops) >= 20, f"fuzz operations: {ops}")
-        raw, text = self.fuzz_stream(11, ops[0]), self.fuzz_stream(12, ops[1])
-        print(f"# fuzz: {ops[0]} operations, {len(raw)} bytes raw; {ops[1]} operations, {len(text)} bytes escaped")
-        check_bytes(b.host_log.read_bytes(), raw + escaped(text))
+
+        def verify(host, lines):
+            ops = [int(line.split()[1]) for line in lines if line.startswith("fuzz-ops ")]
+            check(len(ops) == 2 and min(ops) >= 20, f"fuzz operations: {ops}")
+            raw, text = self.fuzz_stream(11, ops[0]), self.fuzz_stream(12, ops[1])
+            print(f"# fuzz: {ops[0]} operations, {len(raw)} bytes raw; "
+                  f"{ops[1]} operations, {len(text)} bytes escaped")
+            check_bytes(host, raw + escaped(text))
+        return (f"echo N >{PARAMS}/escape && ./l4log-adversary fuzz {seconds} 11 && "
+                f"echo Y >{PARAMS}/escape && ./l4log-adversary fuzz {seconds} 12"), verify
+
+    def adversarial_boot(self, names):
+        """Boots the debug kernel once for all adversarial cases; returns each case's parts."""
+        key = (self.target, "adversarial")
+        if key in self._built:
+            return self._built[key]
+        token = f"{random.getrandbits(64):016x}"
+        script = [
+            f"end_case() {{ echo N >{PARAMS}/escape; echo 0 >{PARAMS}/rate_limit; "
+            f"printf '\\n@@l4log-case-end %s {token}@@\\n' \"$1\" >/dev/l4log; }}",
+        ]
+        checks = {}
+        for name in names:
+            cmd, checks[name] = getattr(self, name)()
+            script += [
+                f"echo 'l4log-case-begin: {name}'; echo 'l4log-kmsg-case: {name}' >/dev/kmsg",
+                f"echo Y >{PARAMS}/escape; echo 0 >{PARAMS}/rate_limit",
+                f"( {cmd} ); echo \"l4log-case-status: {name} $?\"",
+                f"end_case {name}",
+            ]
+        kernel_dir, module, extra = self.built()
+        b = guest.boot_guest(self.target, kernel_dir, module, "command", "\n".join(script), str(extra),
+                             quiet=True, timeout=1200)
+        b.debug = self.debug
+        self.boots.append(b)
+        host = b.host_log.read_bytes()
+        console = b.console.read_text(errors="replace").replace("\r", "")
+        after, _ = after_insmod(b.dmesg)
+        parts = {"boot": b}
+        for name in names:
+            end = f"\n@@l4log-case-end {name} {token}@@\n".encode()
+            segment, found, host = host.partition(end)
+            kernel_log = after.split(f"l4log-kmsg-case: {name}\n", 1)[-1].split("l4log-kmsg-case: ", 1)[0]
+            text = console.split(f"l4log-case-begin: {name}\n", 1)[-1].split("l4log-case-begin: ", 1)[0]
+            status = re.search(rf"^l4log-case-status: {name} (\d+)$", text, re.M)
+            parts[name] = (found, segment, text, kernel_log, int(status[1]) if status else None, checks[name])
+        self._built[key] = parts
+        return parts
+
+    def adversarial(self, name):
+        """The adversarial case `name`: its part of the batch boot, checked."""
+        def run_case():
+            parts = self.adversarial_boot(ADVERSARIAL)
+            b = parts["boot"]
+            check(not b.timed_out, f"guest timed out; console: {b.console}")
+            check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
+            found, host, text, kernel_log, status, verify = parts[name]
+            check(status is not None, f"{name} did not finish; console: {b.console}")
+            if status != 0:
+                raise Failure(f"{name} exited {status}; its console:\n{text[-1500:]}")
+            trouble = [line for line in kernel_log.splitlines() if KERNEL_TROUBLE.search(line)]
+            check(not trouble, f"{b.run_dir}: kernel log during {name} reports trouble:\n" + "\n".join(trouble[:40]))
+            check(found, f"the host log has no end marker for {name}")
+            lines = [line[len("l4log-adv: "):].strip() for line in text.splitlines() if line.startswith("l4log-adv: ")]
+            verify(host, lines)
+        return run_case
 
     def kunit(self):
         # Every #[test] of the KUnit suites must be reported passed by kunit.py.
@@ -459,30 +564,19 @@ class Suite:
             ("e2e_one_mib_every_byte_value", self.e2e_one_mib_every_byte_value),
             ("e2e_partly_unmapped_buffer", self.e2e_partly_unmapped_buffer),
             ("e2e_host_calls_per_write", self.e2e_host_calls_per_write),
+            ("e2e_counters", self.e2e_counters),
             ("e2e_rmmod", self.e2e_rmmod),
             ("e2e_run_interface", self.e2e_run_interface),
-            ("kernel_log_clean", self.kernel_log_clean),
-        ]
-        adversarial = [
-            ("adv_unmapped_buffers", self.adv_unmapped_buffers),
-            ("adv_zero_and_one_byte_writes", self.adv_zero_and_one_byte_writes),
-            ("adv_64mib_write_flat_memory", self.adv_64mib_write_flat_memory),
-            ("adv_writev_many_iovecs", self.adv_writev_many_iovecs),
-            ("adv_concurrent_writers", self.adv_concurrent_writers),
-            ("adv_escape_sequences", self.adv_escape_sequences),
-            ("adv_rate_limit_signals_nonblock", self.adv_rate_limit_signals_nonblock),
-            ("adv_rmmod_with_sleeping_writer", self.adv_rmmod_with_sleeping_writer),
-            ("adv_nonroot_denied_by_default", self.adv_nonroot_denied_by_default),
-            ("adv_mode_and_group_parameters", self.adv_mode_and_group_parameters),
-            ("adv_random_sizes_and_offsets", self.adv_random_sizes_and_offsets),
             ("kernel_log_clean", self.kernel_log_clean),
         ]
         cases = [("style_rustfmt", self.style_rustfmt)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
-        cases += [(f"{target}_debug_{name}", self.on(target, fn, debug=True))
-                  for target in TARGETS for name, fn in adversarial]
+        for target in TARGETS:
+            cases += [(f"{target}_debug_{name}", self.on(target, self.adversarial(name), debug=True))
+                      for name in ADVERSARIAL]
+            cases += [(f"{target}_debug_kernel_log_clean", self.on(target, self.kernel_log_clean, debug=True))]
         selected = [c for c in cases if not self.only or c[0].startswith(self.only)]
         print("KTAP version 1")
         print(f"1..{len(selected)}", flush=True)
