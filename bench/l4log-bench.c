@@ -276,13 +276,17 @@ int main(int argc, char **argv)
 	for (int round = 0; round < rounds; round++)
 		for (int i = optind; i < argc; i++) {
 			size_t size = strtoul(argv[i], NULL, 0);
+			char saved = buf[size - 1];
 
+			/* Each write is one line, as a logging program's would be. */
+			buf[size - 1] = '\n';
 			if (device) {
 				measure("l4log", buf, size, round);
 				measure("null", buf, size, round);
 			}
 			if (raw_port >= 0 || raw_fd >= 0)
 				measure("raw", buf, size, round);
+			buf[size - 1] = saved;
 		}
 	return 0;
 }

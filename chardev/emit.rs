@@ -24,9 +24,9 @@ pub(crate) struct EmitError {
 /// # Invariants
 ///
 /// `len <= MAX_CHUNK`.
-#[derive(Zeroable)]
 pub(crate) struct Emitter {
-    out: [u8; MAX_CHUNK],
+    /// Allocated on its own, so that a page-sized chunk is a page-sized slab object.
+    out: KBox<[u8; MAX_CHUNK]>,
     len: usize,
 }
 
@@ -39,6 +39,13 @@ struct Progress {
 }
 
 impl Emitter {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            out: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
+            len: 0,
+        })
+    }
+
     /// Sends `text` to `host`, in order, escaped when `escape` is set. Stops at the first
     /// failed host call.
     pub(crate) fn emit(

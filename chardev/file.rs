@@ -49,7 +49,7 @@ pub(crate) struct OpenFile {
     log: Arc<L4Log>,
     /// The file's unsent bytes.
     #[pin]
-    line: Mutex<KBox<LineBuffer>>,
+    line: Mutex<LineBuffer>,
 }
 
 #[vtable]
@@ -60,7 +60,7 @@ impl MiscDevice for OpenFile {
         // First, so that the module stays loaded on every path out of here.
         // SAFETY: this is `file`'s `->open`, and the error is returned from it.
         unsafe { owner::hold_module_while_open(file)? };
-        let line = KBox::init(pin_init::init_zeroed::<LineBuffer>(), GFP_KERNEL)?;
+        let line = LineBuffer::new()?;
         let open = KBox::pin_init(
             try_pin_init!(OpenFile {
                 log: L4LogModule::shared(misc),
@@ -143,6 +143,8 @@ impl OpenFile {
     /// what is ready. Takes fewer than `granted` when user memory faults or the buffer is full.
     fn write_step(&self, iov: &mut IovIterSource<'_>, granted: usize) -> Result<Step, StepError> {
         let mut line = self.line.lock();
+        // Never full here, so `room > 0`: a step that fills the buffer sends it (a full buffer
+        // is always ready), and a failed step keeps only bytes held before it, fewer than fill it.
         let held = line.held().len();
         let room = granted.min(line.spare().len());
         // Short only at a fault in user memory.

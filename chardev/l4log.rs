@@ -58,7 +58,7 @@ pub(crate) struct L4Log {
     pub(crate) host: HostLog,
     /// Held while text goes to the host, so that text sent at once stays together.
     #[pin]
-    emitter: Mutex<KBox<Emitter>>,
+    emitter: Mutex<Emitter>,
     /// The `rate_limit` parameter at work.
     #[pin]
     pub(crate) throttle: Throttle,
@@ -90,7 +90,7 @@ impl Counts {
 
 impl L4Log {
     fn new(host: HostLog) -> Result<impl PinInit<Self, Error>> {
-        let emitter = KBox::init(pin_init::init_zeroed::<Emitter>(), GFP_KERNEL)?;
+        let emitter = Emitter::new()?;
         Ok(try_pin_init!(Self {
             host,
             emitter <- new_mutex!(emitter),

@@ -15,13 +15,21 @@ pub(crate) const LINE_MAX: usize = 4096;
 /// # Invariants
 ///
 /// `len <= LINE_MAX`.
-#[derive(Zeroable)]
 pub(crate) struct LineBuffer {
-    bytes: [u8; LINE_MAX],
+    /// Exactly one page, allocated on its own: a page-sized slab object.
+    bytes: KBox<[u8; LINE_MAX]>,
     len: usize,
 }
 
 impl LineBuffer {
+    /// An empty line buffer.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            bytes: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
+            len: 0,
+        })
+    }
+
     /// The free room after the held bytes, to copy new bytes into before [`Self::commit`].
     pub(crate) fn spare(&mut self) -> &mut [u8] {
         &mut self.bytes[self.len..]

@@ -28,8 +28,8 @@ mod kunit {
         out
     }
 
-    fn line_buffer(content: &[u8]) -> KBox<LineBuffer> {
-        let mut line = KBox::init(pin_init::init_zeroed::<LineBuffer>(), GFP_KERNEL).unwrap();
+    fn line_buffer(content: &[u8]) -> LineBuffer {
+        let mut line = LineBuffer::new().unwrap();
         line.spare()[..content.len()].copy_from_slice(content);
         line.commit(content.len());
         line
