@@ -481,6 +481,8 @@ class Suite:
                 f"( {cmd} ); echo \"l4log-case-status: {name} $?\"",
                 f"end_case {name}",
             ]
+        # Whether lockdep was still on at the end (it turns itself off at its first report).
+        script.append("sed -n 's/^ *debug_locks: */l4log-debug-locks: /p' /proc/lockdep_stats")
         kernel_dir, module, extra = self.built()
         b = guest.boot_guest(self.target, kernel_dir, module, "command", "\n".join(script), str(extra),
                              quiet=True, timeout=1200)
@@ -538,6 +540,8 @@ class Suite:
         # Normal kernels: the whole log, boot included. Debug kernels: each case checked the
         # log after insmod; reports from before l4log.ko was loaded are not l4log's and are
         # shown here as notes (UML 7.2 with lockdep: "bad unlock balance" in crng_reseed).
+        if self.debug:
+            self.adversarial_boot(ADVERSARIAL)
         boots = [b for b in self.boots if b.target == self.target and b.debug == self.debug]
         check(boots, "no guest booted")
         before_insmod = collections.Counter()
@@ -552,6 +556,17 @@ class Suite:
                     before_insmod[re.sub(r"^\[[ 0-9.]+\] ", "", line)] += 1
         for line, count in before_insmod.items():
             print(f"# note: before insmod, in {count} of {len(boots)} boots: {line}")
+        if self.debug:
+            # The adversarial boot reports whether lockdep stayed on. On UML 7.2 it never is:
+            # UML credits the host's random bytes in setup_arch, before lockdep is set up, and
+            # lockdep's "bad unlock balance" report about that (above) switches it off. QEMU's
+            # debug kernel must keep it on, or its lockdep coverage is void.
+            b = self.adversarial_boot(ADVERSARIAL)["boot"]
+            state = re.findall(r"^l4log-debug-locks: (\d+)", b.console.read_text(errors="replace"), re.M)
+            check(state, "the adversarial boot did not report lockdep's state")
+            print(f"# lockdep at the end of the adversarial boot: {'on' if state[0] == '1' else 'off'}")
+            if self.target == "qemu":
+                check(state[0] == "1", "lockdep was off at the end of the adversarial boot")
 
     # -- driver -----------------------------------------------------------------------------------
 
