@@ -31,5 +31,3 @@ const l4_umword_t RUST_CONST_HELPER_L4_UTCB_GENERIC_DATA_SIZE =
 const l4_umword_t RUST_CONST_HELPER_L4_MWORD_BYTES = sizeof(l4_umword_t);
 /* The IPC error l4log_vcon_send() returns for an oversized chunk. */
 const l4_umword_t RUST_CONST_HELPER_L4_IPC_SEMSGCUT = L4_IPC_SEMSGCUT;
-/* The first capability index that names no object. */
-const l4_cap_idx_t RUST_CONST_HELPER_L4_INVALID_CAP = L4_INVALID_CAP;
