@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Stand-in for L4Linux's <asm/generic/vcpu.h>, for the compile check only
+ * (tests/l4/compile-check): the vCPU lock macros in their CONFIG_L4_VCPU
+ * shape (a flags variable, save, restore), with the save and restore as
+ * calls to functions that nothing defines. The check then finds both calls in
+ * rust/l4re.o, so a helper that dropped the lock fails it.
+ */
+#ifndef L4LOG_CHECK_ASM_GENERIC_VCPU_H
+#define L4LOG_CHECK_ASM_GENERIC_VCPU_H
+
+void l4log_check_vcpu_lock(unsigned long *flags);
+void l4log_check_vcpu_unlock(unsigned long flags);
+
+#define L4XV_V(n) unsigned long n
+#define L4XV_L(n) l4log_check_vcpu_lock(&(n))
+#define L4XV_U(n) l4log_check_vcpu_unlock(n)
+
+#endif /* L4LOG_CHECK_ASM_GENERIC_VCPU_H */
