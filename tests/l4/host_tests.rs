@@ -50,7 +50,10 @@ extern "C" fn l4log_l4_is_invalid_cap(cap: Cap) -> c_int {
 extern "C" fn l4log_vcon_send(cap: Cap, buf: *const c_char, len: c_uint) -> c_ulong {
     let mut fake = FAKE.lock().unwrap();
     assert_eq!(cap, fake.log_cap, "vcon write to another capability");
-    assert!(len as usize <= 488, "vcon write of {len} bytes: more than an IPC carries");
+    assert!(
+        len as usize <= 488,
+        "vcon write of {len} bytes: more than an IPC carries"
+    );
     // SAFETY: the transport passes a chunk of `len` readable bytes.
     let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len as usize) };
     let index = fake.writes.len();
@@ -62,7 +65,9 @@ extern "C" fn l4log_vcon_send(cap: Cap, buf: *const c_char, len: c_uint) -> c_ul
 }
 
 fn reset(fail_at: Option<(usize, c_ulong)>) -> MutexGuard<'static, ()> {
-    let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut fake = FAKE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     fake.log_cap = 0x1000;
     fake.writes.clear();
@@ -105,14 +110,26 @@ mod tests {
             let chunks = size.div_ceil(488);
             assert_eq!(writes.len(), chunks, "IPCs for {size} bytes");
             for (i, write) in writes.iter().enumerate() {
-                let expected = if i + 1 < chunks { 488 } else { size - 488 * (chunks - 1) };
+                let expected = if i + 1 < chunks {
+                    488
+                } else {
+                    size - 488 * (chunks - 1)
+                };
                 assert_eq!(write.len(), expected, "IPC {i} of a {size}-byte write");
             }
-            assert_eq!(writes.concat(), data, "bytes of a {size}-byte write, in order");
+            assert_eq!(
+                writes.concat(),
+                data,
+                "bytes of a {size}-byte write, in order"
+            );
             let calls = chunks as u64;
             assert_eq!(
                 log.stats(),
-                Stats { bytes: size as u64, calls, errors: 0 }
+                Stats {
+                    bytes: size as u64,
+                    calls,
+                    errors: 0
+                }
             );
         }
     }
@@ -145,7 +162,11 @@ mod tests {
                 let log = HostLog::open(None).unwrap();
                 let err = log.write(&pattern(size)).unwrap_err();
                 assert_eq!(err.error, EIO, "IPC error {error:#x}");
-                assert_eq!(err.sent, 488 * fail_at, "{size} bytes, IPC {fail_at} failed");
+                assert_eq!(
+                    err.sent,
+                    488 * fail_at,
+                    "{size} bytes, IPC {fail_at} failed"
+                );
                 assert_eq!(writes().len(), fail_at + 1, "no IPC after the failed one");
                 assert_eq!(
                     log.stats(),
