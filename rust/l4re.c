@@ -34,20 +34,21 @@ unsigned long l4log_l4_ipc_error(l4_msgtag_t tag, l4_utcb_t *utcb)
 	return l4_ipc_error(tag, utcb);
 }
 
+/* The IPC and the read of its error, which must both run under the lock. */
+static unsigned long l4log_vcon_send_ipc(l4_cap_idx_t cap, const char *buf,
+					 unsigned int len)
+{
+	l4_msgtag_t tag = l4_vcon_send(cap, buf, len);
+
+	return l4log_l4_ipc_error(tag, l4_utcb());
+}
+
 unsigned long l4log_vcon_send(l4_cap_idx_t cap, const char *buf,
 			      unsigned int len)
 {
-	unsigned long error;
-	l4_msgtag_t tag;
-	L4XV_V(flags);
-
 	/* l4_vcon_send() copies @len bytes into the UTCB without a check. */
 	if (len > L4_VCON_WRITE_SIZE)
 		return L4_IPC_SEMSGCUT;
 
-	L4XV_L(flags);
-	tag = l4_vcon_send(cap, buf, len);
-	error = l4log_l4_ipc_error(tag, l4_utcb());
-	L4XV_U(flags);
-	return error;
+	return L4XV_FN_ul(l4log_vcon_send_ipc(cap, buf, len));
 }
