@@ -23,6 +23,11 @@ mod hostfd;
 #[cfg(CONFIG_UML)]
 use hostfd::HostFd as Transport;
 
+#[cfg(CONFIG_L4)]
+mod l4re;
+#[cfg(CONFIG_L4)]
+use l4re::L4ReLog as Transport;
+
 #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
 mod tests;
 

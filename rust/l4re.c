@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * l4log's C helpers for the L4Re log transport: see l4re.h.
+ *
+ * Built only on L4Linux (CONFIG_L4), with the L4Re include paths that
+ * arch/l4/Makefile adds to KBUILD_CPPFLAGS. The vCPU lock macros come from
+ * L4Linux's <asm/generic/vcpu.h>: with CONFIG_L4_VCPU they turn interrupt
+ * delivery off around the IPC, so that no interrupt handler runs an IPC of
+ * its own on this vCPU's UTCB between filling the message registers and
+ * reading the error back.
+ */
+
+#include <asm/generic/vcpu.h>
+#include <l4/re/env.h>
+#include <l4/sys/ipc.h>
+#include <l4/sys/types.h>
+#include <l4/sys/utcb.h>
+#include <l4/sys/vcon.h>
+
+#include "l4re.h"
+
+l4_cap_idx_t l4log_l4re_log_cap(void)
+{
+	return l4re_env()->log;
+}
+
+int l4log_l4_is_invalid_cap(l4_cap_idx_t cap)
+{
+	return l4_is_invalid_cap(cap) ? 1 : 0;
+}
+
+unsigned long l4log_l4_ipc_error(l4_msgtag_t tag, l4_utcb_t *utcb)
+{
+	return l4_ipc_error(tag, utcb);
+}
+
+/* The IPC and the read of its error, which must both run under the lock. */
+static unsigned long l4log_vcon_send_ipc(l4_cap_idx_t cap, const char *buf,
+					 unsigned int len)
+{
+	l4_msgtag_t tag = l4_vcon_send(cap, buf, len);
+
+	return l4log_l4_ipc_error(tag, l4_utcb());
+}
+
+unsigned long l4log_vcon_send(l4_cap_idx_t cap, const char *buf,
+			      unsigned int len)
+{
+	/* l4_vcon_send() copies @len bytes into the UTCB without a check. */
+	if (len > L4_VCON_WRITE_SIZE)
+		return L4_IPC_SEMSGCUT;
+
+	return L4XV_FN_ul(l4log_vcon_send_ipc(cap, buf, len));
+}

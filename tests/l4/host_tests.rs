@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host unit tests of the L4Re transport's chunking (`tests/l4/compile-check`, `rustc --test`).
+//!
+//! `l4bridge/mod.rs` and `l4bridge/l4re.rs` are compiled for the host with the constants of real
+//! L4Re headers. The C helpers of `rust/l4re.c` make L4 system calls, which a Linux process
+//! cannot, so this file defines functions of the same names that record each vcon write and fail
+//! the ones a test asks for. What is tested is everything on the Rust side of the helpers: the
+//! chunk size, how a write is split, the bytes and their order, and what a failed IPC does to
+//! the write and the counters.
+
+#[path = "../../l4bridge/mod.rs"]
+mod l4bridge;
+
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong};
+use std::sync::{Mutex, MutexGuard};
+
+type Cap = c_ulong;
+
+/// What the fake L4Re log saw, and how it should behave.
+struct FakeLog {
+    log_cap: Cap,
+    /// Bytes of every vcon write, in order.
+    writes: Vec<Vec<u8>>,
+    /// The vcon write (counting from 0) that fails, with this IPC error.
+    fail_at: Option<(usize, c_ulong)>,
+}
+
+static FAKE: Mutex<FakeLog> = Mutex::new(FakeLog {
+    log_cap: 0x1000,
+    writes: Vec::new(),
+    fail_at: None,
+});
+/// The fake is global: tests take this for their whole run.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const L4_INVALID_CAP_BIT: Cap = 0x800;
+
+#[no_mangle]
+extern "C" fn l4log_l4re_log_cap() -> Cap {
+    FAKE.lock().unwrap().log_cap
+}
+
+#[no_mangle]
+extern "C" fn l4log_l4_is_invalid_cap(cap: Cap) -> c_int {
+    c_int::from(cap & L4_INVALID_CAP_BIT != 0)
+}
+
+#[no_mangle]
+extern "C" fn l4log_vcon_send(cap: Cap, buf: *const c_char, len: c_uint) -> c_ulong {
+    let mut fake = FAKE.lock().unwrap();
+    assert_eq!(cap, fake.log_cap, "vcon write to another capability");
+    assert!(
+        len as usize <= 488,
+        "vcon write of {len} bytes: more than an IPC carries"
+    );
+    // SAFETY: the transport passes a chunk of `len` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len as usize) };
+    let index = fake.writes.len();
+    fake.writes.push(bytes.to_vec());
+    match fake.fail_at {
+        Some((at, error)) if at == index => error,
+        _ => 0,
+    }
+}
+
+fn reset(fail_at: Option<(usize, c_ulong)>) -> MutexGuard<'static, ()> {
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut fake = FAKE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fake.log_cap = 0x1000;
+    fake.writes.clear();
+    fake.fail_at = fail_at;
+    drop(fake);
+    serial
+}
+
+fn writes() -> Vec<Vec<u8>> {
+    FAKE.lock().unwrap().writes.clone()
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernel::prelude::*;
+    use l4bridge::{HostLog, Stats, MAX_CHUNK};
+
+    /// The write sizes of the tests: around one and two chunks, a page, a large write.
+    const SIZES: [usize; 11] = [1, 2, 487, 488, 489, 975, 976, 977, 4096, 65536, 1 << 20];
+
+    #[test]
+    fn chunk_is_l4_vcon_write_size_from_the_headers() {
+        // amd64: 63 message registers, 2 for opcode and length, 8 bytes each.
+        assert_eq!(MAX_CHUNK, 488);
+    }
+
+    #[test]
+    fn writes_split_into_full_chunks_and_a_rest() {
+        for size in SIZES {
+            let _serial = reset(None);
+            let data = pattern(size);
+            let log = HostLog::open(None).unwrap();
+            log.write(&data).unwrap();
+            let writes = writes();
+            let chunks = size.div_ceil(488);
+            assert_eq!(writes.len(), chunks, "IPCs for {size} bytes");
+            for (i, write) in writes.iter().enumerate() {
+                let expected = if i + 1 < chunks {
+                    488
+                } else {
+                    size - 488 * (chunks - 1)
+                };
+                assert_eq!(write.len(), expected, "IPC {i} of a {size}-byte write");
+            }
+            assert_eq!(
+                writes.concat(),
+                data,
+                "bytes of a {size}-byte write, in order"
+            );
+            let calls = chunks as u64;
+            assert_eq!(
+                log.stats(),
+                Stats {
+                    bytes: size as u64,
+                    calls,
+                    errors: 0
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_is_nine_ipcs_and_a_mebibyte_2149() {
+        for (size, ipcs) in [(4096, 9), (1 << 20, 2149)] {
+            let _serial = reset(None);
+            let log = HostLog::open(None).unwrap();
+            log.write(&pattern(size)).unwrap();
+            assert_eq!(writes().len(), ipcs, "{size} bytes");
+        }
+    }
+
+    #[test]
+    fn empty_write_makes_no_ipc() {
+        let _serial = reset(None);
+        let log = HostLog::open(None).unwrap();
+        log.write(&[]).unwrap();
+        assert!(writes().is_empty());
+        assert_eq!(log.stats(), Stats::default());
+    }
+
+    #[test]
+    fn failed_ipc_stops_the_write_with_eio_and_the_bytes_before_it() {
+        // L4_IPC_ENOT_EXISTENT, L4_IPC_SECANCELED, L4_IPC_SEMSGCUT: all the same to the guest.
+        for error in [0x04, 0x06, 0x08] {
+            for (size, fail_at) in [(1, 0), (488, 0), (489, 1), (4096, 3), (4096, 8)] {
+                let _serial = reset(Some((fail_at, error)));
+                let log = HostLog::open(None).unwrap();
+                let err = log.write(&pattern(size)).unwrap_err();
+                assert_eq!(err.error, EIO, "IPC error {error:#x}");
+                assert_eq!(
+                    err.sent,
+                    488 * fail_at,
+                    "{size} bytes, IPC {fail_at} failed"
+                );
+                assert_eq!(writes().len(), fail_at + 1, "no IPC after the failed one");
+                assert_eq!(
+                    log.stats(),
+                    Stats {
+                        bytes: 488 * fail_at as u64,
+                        calls: fail_at as u64 + 1,
+                        errors: 1
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn host_channel_is_refused() {
+        let _serial = reset(None);
+        assert_eq!(HostLog::open(Some(0xe9)).err(), Some(EINVAL));
+    }
+
+    #[test]
+    fn no_log_capability_is_enodev() {
+        let _serial = reset(None);
+        FAKE.lock().unwrap().log_cap = L4_INVALID_CAP_BIT;
+        assert_eq!(HostLog::open(None).err(), Some(ENODEV));
+    }
+}
