@@ -109,6 +109,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    """The case could not run here; reported as `ok N name # SKIP reason`."""
+
+
 def check(condition, message):
     if not condition:
         raise Failure(message)
@@ -132,6 +136,7 @@ class Suite:
         self.only = only
         self.results = []
         self.boots = []
+        self.skipped = []
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
         self._built = {}
         self.target = None
@@ -199,9 +204,14 @@ class Suite:
     def case(self, name, fn):
         if self.only and not name.startswith(self.only):
             return
+        skip = None
         try:
             fn()
             self.results.append((name, None))
+        except Skip as why:
+            skip = str(why)
+            self.results.append((name, None))
+            self.skipped.append(name)
         except Failure as err:
             self.results.append((name, str(err)))
         except Exception:  # a broken harness is a failure too, with its traceback
@@ -210,12 +220,13 @@ class Suite:
         if not ok:
             for line in err.splitlines():
                 print(f"# {line}")
-        print(f"{'ok' if ok else 'not ok'} {len(self.results)} {name}", flush=True)
+        directive = f" # SKIP {skip}" if skip else ""
+        print(f"{'ok' if ok else 'not ok'} {len(self.results)} {name}{directive}", flush=True)
 
     # -- style ------------------------------------------------------------------------------------
 
     def style_rustfmt(self):
-        sources = sorted(str(p) for d in ("chardev", "l4bridge") for p in (REPO / d).rglob("*.rs"))
+        sources = sorted(str(p) for d in ("chardev", "l4bridge", "tests/l4") for p in (REPO / d).rglob("*.rs"))
         r = subprocess.run(["rustfmt", "--check", *sources],  # .rustfmt.toml: the kernel's settings
                            capture_output=True, text=True)
         check(r.returncode == 0, f"rustfmt --check:\n{r.stdout}{r.stderr}")
@@ -231,6 +242,19 @@ class Suite:
         report = r.stdout + r.stderr
         check(r.returncode == 0 and "warning" not in report and "error" not in report,
               f"clippy (status {r.returncode}):\n{report}")
+
+    def l4_compile_check(self):
+        # The L4Re transport and C helpers against the L4Re build named by L4RE_OBJ (make test
+        # L4RE_OBJ=DIR); each of its checks reports SKIP when no L4Re build is given.
+        r = subprocess.run([str(REPO / "tests/l4/compile-check")], capture_output=True, text=True)
+        sub = r.stdout.splitlines()[2:]
+        for line in sub:
+            print(f"#   {line}")
+        check(r.returncode == 0, f"tests/l4/compile-check (status {r.returncode}):\n{r.stderr[-3000:]}")
+        results = [line for line in sub if re.match(r"(not )?ok \d", line)]
+        check(results and all(line.startswith("ok ") for line in results), "compile-check: not all ok")
+        if all("# SKIP" in line for line in results):
+            raise Skip("L4RE_OBJ not given: no L4Re build to compile against (make test L4RE_OBJ=DIR)")
 
     # -- end to end -------------------------------------------------------------------------------
 
@@ -584,7 +608,7 @@ class Suite:
             ("e2e_run_interface", self.e2e_run_interface),
             ("kernel_log_clean", self.kernel_log_clean),
         ]
-        cases = [("style_rustfmt", self.style_rustfmt)]
+        cases = [("style_rustfmt", self.style_rustfmt), ("l4_compile_check", self.l4_compile_check)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
@@ -598,7 +622,9 @@ class Suite:
         for name, fn in selected:
             self.case(name, fn)
         failed = sum(1 for _, err in self.results if err is not None)
-        print(f"{len(self.results) - failed} passed, {failed} failed")
+        if self.skipped:
+            print(f"# skipped (neither passed nor failed): {', '.join(self.skipped)}")
+        print(f"{len(self.results) - failed - len(self.skipped)} passed, {failed} failed")
         subprocess.run(["rm", "-rf", str(self.work)])
         return 1 if failed or not self.results else 0
 
