@@ -19,6 +19,7 @@ descriptor, named to l4log.ko by its host_channel parameter.
 
 import argparse
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -88,6 +89,18 @@ def new_run_dir():
     return path
 
 
+def write_stdout(text):
+    """Writes `text` to standard output whole, also when it is non-blocking: UML makes its
+    console descriptors non-blocking, and with `make run TARGET=uml` that is our stdout too."""
+    sys.stdout.flush()
+    data, fd = text.encode(), sys.stdout.fileno()
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
 class HostLogReader(threading.Thread):
     """Copies the host log from a FIFO to a file, and shows it when asked."""
 
@@ -116,8 +129,7 @@ class HostLogReader(threading.Thread):
         # Control bytes are escaped: the guest does not get to drive the host's terminal.
         text = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}"
                        for c in line.decode("utf-8", "backslashreplace"))
-        sys.stdout.write(f"host-log| {text}\n")
-        sys.stdout.flush()
+        write_stdout(f"host-log| {text}\n")
 
     def finish(self):
         """Waits for the copy to end; unblocks it if QEMU never opened the FIFO."""
