@@ -139,6 +139,7 @@ class Suite:
         self.skipped = []
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
         self._built = {}
+        self._adversarial = {}  # target -> the parts of its adversarial boot
         self.target = None
         self.debug = False
 
@@ -189,10 +190,6 @@ class Suite:
         after, _ = after_insmod(b.dmesg)
         trouble = [line for line in after.splitlines() if KERNEL_TROUBLE.search(line)]
         check(not trouble, f"{b.run_dir}: kernel log after insmod reports trouble:\n" + "\n".join(trouble[:40]))
-
-    def console_lines(self, b, prefix="l4log-adv: "):
-        return [line[len(prefix):].strip() for line in b.console.read_text(errors="replace").splitlines()
-                if line.startswith(prefix)]
 
     def on(self, target, fn, debug=False):
         """`fn` run with `target` as the current target, on its debug kernel if `debug`."""
@@ -488,9 +485,8 @@ class Suite:
 
     def adversarial_boot(self, names):
         """Boots the debug kernel once for all adversarial cases; returns each case's parts."""
-        key = (self.target, "adversarial")
-        if key in self._built:
-            return self._built[key]
+        if self.target in self._adversarial:
+            return self._adversarial[self.target]
         token = f"{random.getrandbits(64):016x}"
         script = [
             f"end_case() {{ echo N >{PARAMS}/escape; echo 0 >{PARAMS}/rate_limit; "
@@ -523,7 +519,7 @@ class Suite:
             text = console.split(f"l4log-case-begin: {name}\n", 1)[-1].split("l4log-case-begin: ", 1)[0]
             status = re.search(rf"^l4log-case-status: {name} (\d+)$", text, re.M)
             parts[name] = (found, segment, text, kernel_log, int(status[1]) if status else None, checks[name])
-        self._built[key] = parts
+        self._adversarial[self.target] = parts
         return parts
 
     def adversarial(self, name):
