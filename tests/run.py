@@ -496,7 +496,9 @@ class Suite:
         for name in names:
             cmd, checks[name] = getattr(self, name)()
             script += [
-                f"echo 'l4log-case-begin: {name}'; echo 'l4log-kmsg-case: {name}' >/dev/kmsg",
+                # KERN_DEBUG (<7>): in the kernel log, not on the console, where the kernel's copy
+                # of it could land inside the console lines this script prints.
+                f"echo 'l4log-case-begin: {name}'; echo '<7>l4log-kmsg-case: {name}' >/dev/kmsg",
                 f"echo Y >{PARAMS}/escape; echo 0 >{PARAMS}/rate_limit",
                 f"( {cmd} ); echo \"l4log-case-status: {name} $?\"",
                 f"end_case {name}",
