@@ -99,6 +99,11 @@ def escaped(data):
     return "".join(out).encode()
 
 
+def kernel_trouble(log):
+    """The lines of a kernel log that report trouble."""
+    return [line for line in log.splitlines() if KERNEL_TROUBLE.search(line)]
+
+
 def after_insmod(dmesg):
     """The kernel log from the moment l4log.ko was loaded, and the lines before it."""
     before, mark, after = dmesg.partition(INSMOD_MARK)
@@ -188,7 +193,7 @@ class Suite:
         """No report in the kernel log from the moment l4log.ko was loaded."""
         check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
         after, _ = after_insmod(b.dmesg)
-        trouble = [line for line in after.splitlines() if KERNEL_TROUBLE.search(line)]
+        trouble = kernel_trouble(after)
         check(not trouble, f"{b.run_dir}: kernel log after insmod reports trouble:\n" + "\n".join(trouble[:40]))
 
     def on(self, target, fn, debug=False):
@@ -535,7 +540,7 @@ class Suite:
             check(status is not None, f"{name} did not finish; console: {b.console}")
             if status != 0:
                 raise Failure(f"{name} exited {status}; its console:\n{text[-1500:]}")
-            trouble = [line for line in kernel_log.splitlines() if KERNEL_TROUBLE.search(line)]
+            trouble = kernel_trouble(kernel_log)
             check(not trouble, f"{b.run_dir}: kernel log during {name} reports trouble:\n" + "\n".join(trouble[:40]))
             check(found, f"the host log has no end marker for {name}")
             lines = [line[len("l4log-adv: "):].strip() for line in text.splitlines() if line.startswith("l4log-adv: ")]
@@ -571,11 +576,10 @@ class Suite:
             check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
             after, before = after_insmod(b.dmesg)
             checked = after if self.debug else b.dmesg
-            trouble = [line for line in checked.splitlines() if KERNEL_TROUBLE.search(line)]
+            trouble = kernel_trouble(checked)
             check(not trouble, f"{b.run_dir}: kernel log reports trouble:\n" + "\n".join(trouble[:40]))
-            for line in before.splitlines():
-                if KERNEL_TROUBLE.search(line):
-                    before_insmod[re.sub(r"^\[[ 0-9.]+\] ", "", line)] += 1
+            for line in kernel_trouble(before):
+                before_insmod[re.sub(r"^\[[ 0-9.]+\] ", "", line)] += 1
         for line, count in before_insmod.items():
             print(f"# note: before insmod, in {count} of {len(boots)} boots: {line}")
         if self.debug:
