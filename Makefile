@@ -5,6 +5,8 @@
 #   make run EXTRA=DIR CMD='...'  copy DIR to /extra in the guest, run CMD there;
 #                                 the last line is `host-log: PATH`
 #   make test                     the whole test suite (KTAP)
+#   TARGET=qemu|uml|l4linux       the guest of `make run` (l4linux: with L4_SRC=DIR,
+#                                 an L4Re snapshot; `make test L4_SRC=DIR` adds its cases)
 #
 # Everything builds inside a Debian sid build root under $(L4LOG_CACHE), made
 # on first use (needs root). Other targets: buildroot, kernel, module, check,
@@ -28,7 +30,7 @@ run:
 	@scripts/run
 
 test: buildroot
-	@$(IN_ROOT) python3 /l4log/tests/run.py
+	@boot=$$(scripts/l4-host) && $(IN_ROOT) /usr/bin/env L4LOG_L4_BOOT="$$boot" python3 /l4log/tests/run.py
 
 buildroot:
 	@scripts/buildroot ensure

@@ -15,6 +15,12 @@ Channels between host and guest (target qemu):
 Target uml: the console is con0 (the terminal, or a file), control is ssl1
 (/dev/ttyS1) on a host descriptor, and the host log is another host
 descriptor, named to l4log.ko by its host_channel parameter.
+Target l4linux: Fiasco.OC, L4Re and L4Linux (scripts/l4, built from L4_SRC)
+under QEMU. The L4Re log is the serial console (COM1): everything printed
+there, Fiasco's, L4Re's and L4Linux's console ttyLv0 alike, is the host log.
+L4Linux has no second port, so the control lines come on that console too,
+each prefixed with `l4log-control: ` (ramdisk/init); the runner takes them
+out of the capture, and ends QEMU, which L4Linux's poweroff does not stop.
 """
 
 import argparse
@@ -62,6 +68,9 @@ class Boot:
     nonblocking_host_log: bool = False  # uml: hand UML a non-blocking host log descriptor
     status: int | None = None          # the guest command's exit status
     insmod_status: int | None = None
+    module_absent: bool = False        # the kernel has no l4log.ko (l4linux for now)
+    seconds: float = 0.0               # from the guest's start to its end
+    init_seconds: float | None = None  # l4linux: from QEMU's start to L4Linux running /init
     dmesg: str = ""
     timed_out: bool = False
     accel: str = ""
@@ -75,7 +84,18 @@ class Boot:
 
     @property
     def console(self):
-        return self.run_dir / "console"
+        # l4linux: the console is the L4Re log, the host log itself.
+        return self.host_log if self.target == "l4linux" else self.run_dir / "console"
+
+
+def l4_boot_set():
+    """The boot set of the l4linux target (scripts/l4, run by the host side in the second build
+    root): the directory named by L4LOG_L4_BOOT."""
+    path = os.environ.get("L4LOG_L4_BOOT")
+    if not path:
+        raise SystemExit("l4log: TARGET=l4linux needs L4_SRC=DIR, an L4Re snapshot to build "
+                         "Fiasco, L4Re and L4Linux from (README-l4linux.md)")
+    return Path(path)
 
 
 def new_run_dir():
@@ -91,9 +111,14 @@ def new_run_dir():
 
 def write_stdout(text):
     """Writes `text` to standard output whole, also when it is non-blocking: UML makes its
-    console descriptors non-blocking, and with `make run TARGET=uml` that is our stdout too."""
+    console descriptors non-blocking, and with `make run TARGET=uml` that is our stdout too.
+    On a terminal each line ends with CR LF: the guest's console (QEMU's stdio, UML's con0)
+    puts the terminal in raw mode, where a bare LF does not return the carriage."""
     sys.stdout.flush()
-    data, fd = text.encode(), sys.stdout.fileno()
+    fd = sys.stdout.fileno()
+    if os.isatty(fd):
+        text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+    data = text.encode()
     while data:
         try:
             data = data[os.write(fd, data):]
@@ -152,11 +177,8 @@ def qemu_args(boot, image, initramfs, interactive, display):
                    "-serial", "chardev:console"]
     else:
         console = ["-chardev", f"file,id=console,path={console_log}", "-serial", "chardev:console"]
-    # la57=off: with 5-level paging, KASAN kernels under TCG sometimes report a wild access in
-    # an interrupt taken during early boot (identify_cpu), before anything of l4log runs.
-    accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max,la57=off"]
     return [
-        QEMU, *accel, "-smp", str(boot.cpus), "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
+        QEMU, *qemu_accel_args(boot), "-smp", str(boot.cpus), "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
         "-kernel", str(image), "-initrd", str(initramfs),
         "-append", "console=ttyS0 panic=-1 loglevel=6",
         *console,
@@ -189,7 +211,71 @@ def uml_args(boot, image, initramfs, interactive, display):
     ], fds
 
 
-LAUNCHERS = {"qemu": qemu_args, "uml": uml_args}
+def qemu_accel_args(boot):
+    # la57=off: with 5-level paging, KASAN kernels under TCG sometimes report a wild access in
+    # an interrupt taken during early boot (identify_cpu), before anything of l4log runs.
+    return ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max,la57=off"]
+
+
+L4_ENTRY = "l4log"
+L4_CONTROL_MARK = "l4log-control: "
+L4_MEMORY_MB = 512
+
+
+def l4_modules(boot_set, entry):
+    """Bootstrap, its arguments and the multiboot modules of `entry` in the boot set's
+    modules.list (the format of L4Re's conf/modules.list), as QEMU takes them: the kernel
+    (Fiasco) with its options, sigma0, the roottask with its arguments, then each module.
+    Every file is named as the entry names it, so that bootstrap calls it rom/NAME."""
+    defaults, found, mods = {}, False, []
+    for raw in (boot_set / "modules.list").read_text().splitlines():
+        words = raw.split("#", 1)[0].split(None, 1)
+        if not words:
+            continue
+        key, rest = words[0], (words[1] if len(words) > 1 else "").strip()
+        if key.startswith("default-"):
+            defaults[key[len("default-"):]] = rest
+        elif key.startswith("entry"):
+            if found:
+                break
+            found = rest == entry
+        elif found and key in ("kernel", "bootstrap"):
+            defaults[key] = rest
+        elif found and key == "roottask":
+            mods += [defaults["kernel"], "sigma0", rest]
+        elif found and key.split("[")[0] == "module":
+            mods.append(rest)
+    if not found or not mods:
+        raise SystemExit(f"l4log: no entry {entry} with a roottask in {boot_set / 'modules.list'}")
+    bootstrap, _, bootstrap_args = defaults["bootstrap"].partition(" ")
+    return bootstrap, bootstrap_args, mods
+
+
+def l4linux_args(boot, image, initramfs, interactive, display):
+    """Fiasco + L4Re + L4Linux under QEMU: the serial console (the L4Re log) to a file, and in
+    interactive runs also to the terminal, with the terminal's input."""
+    boot_set = image
+    bootstrap, bootstrap_args, mods = l4_modules(boot_set, L4_ENTRY)
+    initrd = []
+    for mod in mods:
+        name, _, args = mod.partition(" ")
+        path = initramfs if name == initramfs.name else boot_set / name
+        initrd.append(f"{path} {args}".strip().replace(",", ",,"))
+    if interactive:
+        console = ["-chardev", f"stdio,id=console,mux=on,signal=off,logfile={boot.host_log}",
+                   "-serial", "chardev:console", "-mon", "chardev=console,mode=readline"]
+    else:
+        console = ["-chardev", f"file,id=console,path={boot.host_log}", "-serial", "chardev:console"]
+    # QEMU's own messages (the runner ends it with SIGTERM, which it reports) go to a file.
+    fds = {} if interactive else {"console": os.open(boot.run_dir / "qemu.log", os.O_WRONLY | os.O_CREAT, 0o644)}
+    return [
+        QEMU, *qemu_accel_args(boot), "-m", str(L4_MEMORY_MB), "-M", "q35", "-nodefaults", "-no-reboot",
+        "-display", "none", "-kernel", str(boot_set / bootstrap), "-append", bootstrap_args or bootstrap,
+        "-initrd", ",".join(initrd), *console,
+    ], fds
+
+
+LAUNCHERS = {"qemu": qemu_args, "uml": uml_args, "l4linux": l4linux_args}
 
 
 def insmod_args(boot, fds):
@@ -213,6 +299,8 @@ def parse_control(boot):
             in_dmesg = False
         elif in_dmesg:
             dmesg.append(line)
+        elif line == "l4log-insmod: absent":
+            boot.module_absent = True
         elif line.startswith("l4log-insmod: "):
             boot.insmod_status = int(line.split()[1])
         elif line.startswith("l4log-status: "):
@@ -220,28 +308,101 @@ def parse_control(boot):
     boot.dmesg = "\n".join(dmesg)
 
 
+class L4ConsoleWatcher(threading.Thread):
+    """l4linux: follows the serial console's capture (the host log) while QEMU writes it.
+
+    Takes the marked control lines out into the run's control file, shows the other lines
+    when asked, and says when the guest is done: its kernel log was sent, or its kernel
+    panicked (L4Linux's poweroff and panic leave QEMU running)."""
+
+    PANIC = "Kernel panic - not syncing"
+    INIT = "Run /init as init process"
+
+    def __init__(self, boot, display):
+        super().__init__(daemon=True)
+        self.boot, self.display = boot, display
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.stop = threading.Event()
+        self.control = []
+
+    def run(self):
+        pending, offset = b"", 0
+        while True:
+            stopping = self.stop.is_set()
+            try:
+                with open(self.boot.host_log, "rb") as capture:
+                    capture.seek(offset)
+                    data = capture.read()
+            except FileNotFoundError:
+                data = b""
+            offset += len(data)
+            lines = (pending + data).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                self.take(line.decode("utf-8", "backslashreplace").rstrip("\r"))
+            if stopping:
+                if pending:
+                    self.take(pending.decode("utf-8", "backslashreplace").rstrip("\r"))
+                break
+            self.stop.wait(0.05)
+        (self.boot.run_dir / "control").write_text("".join(f"{line}\n" for line in self.control))
+
+    def take(self, line):
+        before, mark, payload = line.partition(L4_CONTROL_MARK)
+        if mark:
+            self.control.append(payload)
+            if payload == "l4log-dmesg-end":
+                self.done.set()
+            line = before
+            if not line:
+                return
+        if self.PANIC in line:
+            self.done.set()
+        if self.INIT in line and self.boot.init_seconds is None:
+            self.boot.init_seconds = time.monotonic() - self.started
+        if self.display:
+            HostLogReader.show_line(line.encode())
+
+    def finish(self):
+        self.stop.set()
+        self.join()
+
+
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
                nonblocking_host_log=False, insmod_extra=""):
-    """Boots the guest of `target` once and returns the Boot record."""
+    """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
+    l4linux the boot set of scripts/l4; `module` None: no l4log.ko in the initramfs)."""
     kernel_dir = Path(kernel_dir)
+    l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
-                cpus=kernel_cpus(kernel_dir))
-    image = kernel_dir / (kernel_dir / ".l4log-image").read_text().strip()
-    if target == "qemu":
-        boot.accel = accel or choose_accel(kernel_dir, module)
-    os.mkfifo(boot.run_dir / "host-log.fifo")
-    reader = HostLogReader(boot.run_dir / "host-log.fifo", boot.host_log, display or interactive)
+                cpus=1 if l4 else kernel_cpus(kernel_dir))
+    if l4:
+        image, gen_init_cpio = kernel_dir, kernel_dir / "gen_init_cpio"
+        initramfs, control = boot.run_dir / "l4log-initramfs.cpio", "console"
+    else:
+        image = kernel_dir / (kernel_dir / ".l4log-image").read_text().strip()
+        gen_init_cpio = kernel_dir / "usr" / "gen_init_cpio"
+        initramfs, control = boot.run_dir / "initramfs.cpio", "/dev/ttyS1"
+    if target in ("qemu", "l4linux"):
+        boot.accel = accel or choose_accel(target, kernel_dir, module)
+    if l4:
+        reader = L4ConsoleWatcher(boot, display and not interactive)
+    else:
+        os.mkfifo(boot.run_dir / "host-log.fifo")
+        reader = HostLogReader(boot.run_dir / "host-log.fifo", boot.host_log, display or interactive)
     reader.start()
     fds = {}
     try:
-        initramfs = boot.run_dir / "initramfs.cpio"
         boot.cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
-        ramdisk.build(initramfs, kernel_dir / "usr" / "gen_init_cpio", module, mode, cmd, extra,
-                      insmod_args(boot, fds))
+        ramdisk.build(initramfs, gen_init_cpio, module, mode, cmd, extra, insmod_args(boot, fds), control)
         if not quiet:
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
-        boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout)
+        start = reader.started = time.monotonic()
+        boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout,
+                                       reader.done if l4 else None)
+        boot.seconds = time.monotonic() - start
     finally:
         for fd in fds.values():
             os.close(fd)
@@ -250,24 +411,36 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     return boot
 
 
-def run_guest(cmdline, fds, interactive, timeout):
-    """Runs the guest to its end; False when it had to be killed after `timeout` seconds."""
+def run_guest(cmdline, fds, interactive, timeout, done=None):
+    """Runs the guest to its end; False when it had to be killed after `timeout` seconds.
+    `done`: an event that says the guest finished though its VM keeps running (l4linux)."""
     stdin = None if interactive else subprocess.DEVNULL
     # UML prints its early host checks to standard error: into the console log with the rest.
     console = fds.get("console")
+    deadline = None if interactive else time.monotonic() + timeout
     with subprocess.Popen(cmdline, stdin=stdin, stdout=console, stderr=console,
                           pass_fds=tuple(fds.values()), start_new_session=not interactive) as guest:
-        try:
-            guest.wait(timeout=None if interactive else timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            # UML runs as several host processes: end the whole group.
-            os.killpg(guest.pid, signal.SIGKILL)
-            guest.wait()
-            return False
+        while True:
+            try:
+                guest.wait(timeout=0.1 if done else (deadline and deadline - time.monotonic()))
+                return True
+            except subprocess.TimeoutExpired:
+                pass
+            if done is not None and done.is_set():
+                guest.terminate()  # QEMU ends on SIGTERM and puts the terminal back
+                guest.wait()
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                # UML runs as several host processes: end the whole group.
+                if interactive:
+                    guest.kill()
+                else:
+                    os.killpg(guest.pid, signal.SIGKILL)
+                guest.wait()
+                return False
 
 
-def choose_accel(kernel_dir, module):
+def choose_accel(target, kernel_dir, module):
     """KVM if a guest is proven to boot with it on this host, else TCG.
 
     On some hosts /dev/kvm only runs guests of its own kind (kvm_pvm hangs an
@@ -282,7 +455,7 @@ def choose_accel(kernel_dir, module):
     verdict = CACHE / "accel" / f"{boot_id}-{kernel_dir.name}"
     if not verdict.exists():
         log("checking whether guests boot under KVM here (once per host boot)")
-        probe = boot_guest("qemu", kernel_dir, module, "command", "true", accel="kvm",
+        probe = boot_guest(target, kernel_dir, module, "command", "true", accel="kvm",
                            timeout=KVM_PROBE_TIMEOUT, quiet=True)
         works = probe.status == 0
         verdict.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +465,10 @@ def choose_accel(kernel_dir, module):
 
 
 def build_all(target, debug=False):
-    """The kernel build directory and l4log.ko of `target` (debug: the debug kernel's)."""
+    """The kernel build directory and l4log.ko of `target` (debug: the debug kernel's).
+    l4linux: the boot set scripts/l4 built, and no l4log.ko (L4Linux 5.17 has no Rust yet)."""
+    if target == "l4linux":
+        return l4_boot_set(), None
     env = {**os.environ, "L4LOG_DEBUG_KERNEL": "1" if debug else ""}
     kernel_dir = run_script("kernel", target, env=env)
     module = run_script("module", target, env=env)
@@ -315,7 +491,7 @@ def cmd_run(args):
     boot = boot_guest(args.target, kernel_dir, module, mode, args.cmd, args.extra, display=True,
                       interactive=args.interactive and args.cmd is None, timeout=args.timeout)
     status = report(boot)
-    print(f"host-log: {host_path(boot.host_log)}", flush=True)
+    write_stdout(f"host-log: {host_path(boot.host_log)}\n")
     return status
 
 
