@@ -250,8 +250,13 @@ class Suite:
 
     def l4_compile_check(self):
         # The L4Re transport and C helpers against the L4Re build named by L4RE_OBJ (make test
-        # L4RE_OBJ=DIR); each of its checks reports SKIP when no L4Re build is given.
-        r = subprocess.run([str(REPO / "tests/l4/compile-check")], capture_output=True, text=True)
+        # L4RE_OBJ=DIR), else the one scripts/l4 built from L4_SRC; each of its checks reports
+        # SKIP when there is no L4Re build.
+        env = dict(os.environ)
+        if not env.get("L4RE_OBJ") and env.get("L4LOG_L4_BOOT"):
+            env["L4RE_OBJ"] = (Path(env["L4LOG_L4_BOOT"]) / "l4re-obj").read_text().strip()
+            print(f"# L4RE_OBJ: {env['L4RE_OBJ']}, the L4Re of L4_SRC")
+        r = subprocess.run([str(REPO / "tests/l4/compile-check")], capture_output=True, text=True, env=env)
         sub = r.stdout.splitlines()[2:]
         for line in sub:
             print(f"#   {line}")
@@ -259,7 +264,8 @@ class Suite:
         results = [line for line in sub if re.match(r"(not )?ok \d", line)]
         check(results and all(line.startswith("ok ") for line in results), "compile-check: not all ok")
         if all("# SKIP" in line for line in results):
-            raise Skip("L4RE_OBJ not given: no L4Re build to compile against (make test L4RE_OBJ=DIR)")
+            raise Skip("L4RE_OBJ not given: no L4Re build to compile against "
+                       "(make test L4RE_OBJ=DIR or L4_SRC=DIR)")
 
     # -- end to end -------------------------------------------------------------------------------
 
