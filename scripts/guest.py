@@ -313,9 +313,9 @@ class L4ConsoleWatcher(threading.Thread):
 
     Takes the marked control lines out into the run's control file, shows the other lines
     when asked, and says when the guest is done: its kernel log was sent, or its kernel
-    panicked (L4Linux's poweroff and panic leave QEMU running)."""
+    panic was printed to its end (L4Linux's poweroff and panic leave QEMU running)."""
 
-    PANIC = "Kernel panic - not syncing"
+    PANIC_END = "---[ end Kernel panic"
     INIT = "Run /init as init process"
 
     def __init__(self, boot, display):
@@ -357,7 +357,7 @@ class L4ConsoleWatcher(threading.Thread):
             line = before
             if not line:
                 return
-        if self.PANIC in line:
+        if self.PANIC_END in line:
             self.done.set()
         if self.INIT in line and self.boot.init_seconds is None:
             self.boot.init_seconds = time.monotonic() - self.started
