@@ -36,14 +36,13 @@ mod bindings {
 }
 
 /// The most bytes one vcon write IPC carries (`L4_VCON_WRITE_SIZE` of the L4Re headers).
-pub(crate) const VCON_WRITE_SIZE: usize = bindings::L4_VCON_WRITE_SIZE as usize;
+pub(crate) const VCON_WRITE_SIZE: usize = bindings::L4_VCON_WRITE_SIZE;
 
 // The headers define the write size as every message register but the two that carry opcode
 // and length. Check that the value bindgen read agrees, and that a chunk's length fits the
 // helper's `unsigned int`.
 const _: () = assert!(
-    VCON_WRITE_SIZE
-        == (bindings::L4_UTCB_GENERIC_DATA_SIZE as usize - 2) * bindings::L4_MWORD_BYTES as usize
+    VCON_WRITE_SIZE == (bindings::L4_UTCB_GENERIC_DATA_SIZE - 2) * bindings::L4_MWORD_BYTES
 );
 const _: () = assert!(VCON_WRITE_SIZE > 0 && VCON_WRITE_SIZE <= c_uint::MAX as usize);
 

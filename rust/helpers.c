@@ -21,6 +21,7 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
+#include <linux/version.h>
 
 #include "helpers.h"
 
@@ -80,7 +81,12 @@ static int set_node_access(const char *path, dev_t devt, umode_t mode, kgid_t gi
 	if (err)
 		goto out;
 	inode_lock(inode);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 	err = notify_change(mnt_idmap(node.mnt), node.dentry, &attrs, NULL);
+#else
+	/* L4Linux 5.17: mounts carry a user namespace, not an idmap. */
+	err = notify_change(mnt_user_ns(node.mnt), node.dentry, &attrs, NULL);
+#endif
 	inode_unlock(inode);
 	mnt_drop_write(node.mnt);
 out:

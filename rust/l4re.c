@@ -10,6 +10,9 @@
  * reading the error back.
  */
 
+/* Linux's static_assert first: L4Re's headers define theirs only where there is none. */
+#include <linux/build_bug.h>
+
 #include <asm/generic/vcpu.h>
 #include <l4/re/env.h>
 #include <l4/sys/ipc.h>

@@ -466,10 +466,10 @@ def choose_accel(target, kernel_dir, module):
 
 def build_all(target, debug=False):
     """The kernel build directory and l4log.ko of `target` (debug: the debug kernel's).
-    l4linux: the boot set scripts/l4 built, and no l4log.ko (L4Linux 5.17 has no Rust yet)."""
-    if target == "l4linux":
-        return l4_boot_set(), None
+    l4linux: the boot set scripts/l4 built, and l4log.ko built against its L4Linux."""
     env = {**os.environ, "L4LOG_DEBUG_KERNEL": "1" if debug else ""}
+    if target == "l4linux":
+        return l4_boot_set(), run_script("module", target, env=env)
     kernel_dir = run_script("kernel", target, env=env)
     module = run_script("module", target, env=env)
     return kernel_dir, module

@@ -20,8 +20,8 @@ pub mod ffi {
     pub type c_ushort = u16;
     pub type c_int = i32;
     pub type c_uint = u32;
-    pub type c_long = i64;
-    pub type c_ulong = u64;
+    pub type c_long = isize; // as Linux 7.2's ffi crate has it
+    pub type c_ulong = usize;
     pub type c_longlong = i64;
     pub type c_ulonglong = u64;
     pub use core::ffi::c_void;
