@@ -3,12 +3,12 @@
 //! An open `/dev/l4log` and its write path.
 //!
 //! Each open file assembles what is written to it into lines in a buffer of [`LINE_MAX`]
-//! (4096) bytes and sends every complete line to the host log as soon as the write that ends it
-//! arrives. Lines sent by one write go to the host at once: no other file's text comes between
-//! their bytes. A line longer than the buffer goes in pieces of 4096 bytes (with escaping on, a
-//! piece ends before an unfinished UTF-8 character). The unfinished rest of a line is sent when
-//! the file is closed, as it is: no newline is added. Two threads writing through one open file
-//! share its line buffer.
+//! (4096 bytes; 3904 on L4Linux) and sends every complete line to the host log as soon as the
+//! write that ends it arrives. Lines sent by one write go to the host at once: no other file's
+//! text comes between their bytes. A line longer than the buffer goes in pieces of that size
+//! (with escaping on, a piece ends before an unfinished UTF-8 character). The unfinished rest
+//! of a line is sent when the file is closed, as it is: no newline is added. Two threads
+//! writing through one open file share its line buffer.
 //!
 //! A write returns:
 //! - the number of bytes written, which is all of them unless one of the cases below stops it;

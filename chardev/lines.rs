@@ -2,12 +2,20 @@
 
 //! A file's line buffer: where its writes wait for the end of their line.
 
-use crate::escape;
+use crate::{escape, l4bridge::MAX_CHUNK};
 use kernel::prelude::*;
 
-/// The most bytes a file holds back while its line is unfinished: one page. A line longer than
-/// this goes to the host in pieces of at most this size.
-pub(crate) const LINE_MAX: usize = 4096;
+/// The most bytes a file holds back while its line is unfinished: as many whole host calls as
+/// fit in a page (4096 bytes where a host call takes a page, 3904 = 8 x 488 on L4Linux), so that
+/// a long line, sent in pieces of this size without escaping, costs `ceil(size / MAX_CHUNK)`
+/// host calls, none of them short but the last. A line longer than this goes to the host in
+/// pieces of at most this size.
+pub(crate) const LINE_MAX: usize = PAGE_BYTES / MAX_CHUNK * MAX_CHUNK;
+
+/// The line buffer's allocation: a page-sized slab object.
+const PAGE_BYTES: usize = 4096;
+
+const _: () = assert!(LINE_MAX >= MAX_CHUNK && LINE_MAX <= PAGE_BYTES);
 
 /// The bytes an open file has taken but not yet sent: the start of its current line, or
 /// several lines on their way to the host.
@@ -16,7 +24,7 @@ pub(crate) const LINE_MAX: usize = 4096;
 ///
 /// `len <= LINE_MAX`.
 pub(crate) struct LineBuffer {
-    /// Exactly one page, allocated on its own: a page-sized slab object.
+    /// Allocated on its own: a page-sized slab object.
     bytes: KBox<[u8; LINE_MAX]>,
     len: usize,
 }

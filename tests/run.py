@@ -30,7 +30,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 import guest  # noqa: E402  (scripts/guest.py)
 
-TARGETS = ["qemu", "uml"]
+TARGETS = ["qemu", "uml", "l4linux"]
+# Targets with a debug kernel (KASAN, lockdep, ...) for the adversarial suite.
+DEBUG_TARGETS = ["qemu", "uml"]
+# Bytes per host call: a page on QEMU's debug port and UML's host fd, one vcon write IPC
+# (L4_VCON_WRITE_SIZE) on L4Linux.
+HOST_CHUNK = {"qemu": 4096, "uml": 4096, "l4linux": 488}
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 PAGE = 4096
 # Byte-exact cases turn escaping off first, through the run-time parameter.
@@ -117,6 +122,26 @@ class Failure(Exception):
     pass
 
 
+# On L4Linux the L4Re log that l4log writes to is the serial console itself, where Fiasco,
+# L4Re and L4Linux's console print too. A test command runs with the kernel's console
+# messages off and its own output in a file, between two marker lines written to the console
+# (ttyLv0, whose writes reach the same log synchronously, in order with l4log's); what
+# arrives between the markers is l4log's. Fiasco's console sends each LF as CR LF.
+def l4_framed(cmd, token):
+    """`cmd` run so that l4log's bytes can be told apart in the capture (l4_unframe)."""
+    return (f"dmesg -n 1; echo l4log-frame-begin-{token} >/dev/ttyLv0; ( {cmd}\n) >/tmp/l4log-frame 2>&1; "
+            f"status=$?; echo l4log-frame-end-{token} >/dev/ttyLv0; cat /tmp/l4log-frame; exit $status")
+
+
+def l4_unframe(capture, token):
+    """What l4log sent between the markers of l4_framed, with Fiasco's CR before each LF gone."""
+    begin, end = f"l4log-frame-begin-{token}".encode(), f"l4log-frame-end-{token}".encode()
+    check(begin in capture and end in capture, f"the frame markers {token} are not in the L4 console capture")
+    start = capture.index(b"\n", capture.index(begin)) + 1
+    return capture[start:capture.index(end, start)].replace(b"\r\n", b"\n")
+
+
+
 class Skip(Exception):
     """The case could not run here; reported as `ok N name # SKIP reason`."""
 
@@ -175,6 +200,10 @@ class Suite:
         kernel_dir, module, extra = self.built()
         for name, data in (files or {}).items():
             (extra / name).write_bytes(data)
+        token = f"{random.Random().getrandbits(64):016x}"
+        if self.target == "l4linux":
+            cmd = l4_framed(cmd, token)
+            options.setdefault("timeout", L4_BOOT_TIMEOUT)
         try:
             b = guest.boot_guest(self.target, kernel_dir, module, "command", cmd, str(extra), quiet=True,
                                  **options)
@@ -182,6 +211,7 @@ class Suite:
             for name in files or {}:
                 (extra / name).unlink()
         b.debug = self.debug
+        b.frame_token = token
         self.boots.append(b)
         check(not b.timed_out, f"guest timed out; console: {b.console}")
         check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
@@ -190,6 +220,13 @@ class Suite:
             raise Failure(f"guest command {cmd!r} exited {b.status}; console tail:\n{tail}")
         self.check_kernel_log(b)
         return b
+
+    @staticmethod
+    def host_bytes(b):
+        """The bytes l4log sent to the host log during the boot's command."""
+        if b.target != "l4linux":
+            return b.host_log.read_bytes()
+        return l4_unframe(b.host_log.read_bytes(), b.frame_token)
 
     @staticmethod
     def check_kernel_log(b):
@@ -202,6 +239,9 @@ class Suite:
     def on(self, target, fn, debug=False):
         """`fn` run with `target` as the current target, on its debug kernel if `debug`."""
         def run_on_target():
+            if target == "l4linux" and not os.environ.get("L4LOG_L4_BOOT"):
+                raise Skip("L4_SRC not given: no L4Re snapshot to build Fiasco, L4Re and L4Linux from "
+                           "(make test L4_SRC=DIR, README-l4linux.md)")
             self.target, self.debug = target, debug
             fn()
         return run_on_target
@@ -237,6 +277,8 @@ class Suite:
         check(r.returncode == 0, f"rustfmt --check:\n{r.stdout}{r.stderr}")
 
     def clippy(self):
+        if self.target == "l4linux":
+            return self.l4linux_clippy()
         kernel_dir = guest.run_script("kernel", self.target)
         out = Path(f"/cache/module/clippy-{self.target}")
         subprocess.run(["rm", "-rf", str(out)], check=True)
@@ -272,50 +314,51 @@ class Suite:
     def e2e_device_node(self):
         b = self.boot('[ -c /dev/l4log ] && stat -c "%a %u %g" /dev/l4log >/tmp/s '
                       '&& [ "$(cat /tmp/s)" = "600 0 0" ] || { echo "mode: $(cat /tmp/s)"; exit 1; }')
-        check_bytes(b.host_log.read_bytes(), b"")
+        check_bytes(self.host_bytes(b), b"")
 
     def e2e_echo_line(self):
         b = self.boot("echo hello > /dev/l4log")
-        check_bytes(b.host_log.read_bytes(), b"hello\n")
+        check_bytes(self.host_bytes(b), b"hello\n")
 
     def e2e_zero_length_write(self):
         b = self.boot("./l4log-test zero")
-        check_bytes(b.host_log.read_bytes(), b"")
+        check_bytes(self.host_bytes(b), b"")
 
     def e2e_one_mib_every_byte_value(self):
         data = random.Random(0x14106).randbytes(1 << 20)
         check(len(set(data)) == 256, "test data does not hold every byte value")
         b = self.boot(RAW + "./l4log-test write data", {"data": data})
-        check_bytes(b.host_log.read_bytes(), data)
+        check_bytes(self.host_bytes(b), data)
 
     def e2e_partly_unmapped_buffer(self):
         # 100 mapped bytes then a hole: the write returns 100; a write that starts in the hole
         # fails with EFAULT and sends nothing.
         b = self.boot("./l4log-test fault 100 && ./l4log-test fault 0")
         page = (PATTERN * (PAGE // len(PATTERN) + 1))[:PAGE]
-        check_bytes(b.host_log.read_bytes(), page[-100:])
+        check_bytes(self.host_bytes(b), page[-100:])
 
     def e2e_host_calls_per_write(self):
-        # One host call per chunk of 4096 bytes (a page: the debug port's chunk).
-        b = self.boot(RAW + "./host-calls.sh 4096 1 4095 4096 4097 65536 1048576")
+        # One host call per chunk (HOST_CHUNK) with escaping off: ceil(size / chunk) calls.
+        chunk = HOST_CHUNK[self.target]
+        sizes = [1, chunk - 1, chunk, chunk + 1, 4095, 4096, 4097, 65536, 1048576]
+        b = self.boot(RAW + f"./host-calls.sh {chunk} " + " ".join(map(str, sizes)))
         for line in b.console.read_text(errors="replace").splitlines():
             if line.startswith("l4log-measure: "):
                 print(f"# {line.strip()}")
-        check(len(b.host_log.read_bytes()) == 1 + 4095 + 4096 + 4097 + 65536 + 1048576,
-              "host log length does not match the writes")
+        check(len(self.host_bytes(b)) == sum(sizes), "host log length does not match the writes")
 
     def e2e_nonblocking_host_fd(self):
         # UML: a host log descriptor that is non-blocking (as UML's own stderr can be) fills up
         # (EAGAIN) during a 1 MiB write; l4log waits for it to drain and loses nothing.
         data = random.Random(0xea6a1).randbytes(1 << 20)
         b = self.boot(RAW + "./l4log-test write data", {"data": data}, nonblocking_host_log=True)
-        check_bytes(b.host_log.read_bytes(), data)
+        check_bytes(self.host_bytes(b), data)
 
     def e2e_counters(self):
         # Device-wide counters in fdinfo: two writes, the second's line unfinished until close.
         b = self.boot("printf 'one\\ntwo\\n' >/dev/l4log && printf 'x\\001' >/dev/l4log && "
                       "exec 3</dev/l4log && cat /proc/self/fdinfo/3")
-        check_bytes(b.host_log.read_bytes(), b"one\ntwo\nx\\x01")
+        check_bytes(self.host_bytes(b), b"one\ntwo\nx\\x01")
         counters = dict(re.findall(r"^(l4log-[a-z-]+):\s+(\d+)", b.console.read_text(errors="replace"), re.M))
         want = {"l4log-bytes": "10", "l4log-writes": "2", "l4log-lines": "2", "l4log-host-bytes": "13",
                 "l4log-host-calls": "2", "l4log-host-errors": "0", "l4log-throttled-ns": "0"}
@@ -336,15 +379,18 @@ class Suite:
         check(r.returncode == 3, f"exit status {r.returncode}, want 3; stderr:\n{r.stderr.decode()[-1500:]}")
         last = r.stdout.decode().rstrip("\n").splitlines()[-1]
         check(last.startswith("host-log: /"), f"last line is {last!r}")
-        # Escaped: the default.
-        check_bytes(Path(last.split(": ", 1)[1]).read_bytes(), b"via run\\x00\n")
+        capture = Path(last.split(": ", 1)[1]).read_bytes()
+        # Escaped: the default. On L4Linux the capture is the whole serial console (the L4Re
+        # log), where Fiasco's console ends each line with CR LF.
+        if self.target == "l4linux":
+            check(b"\nvia run\\x00\r\n" in capture, f"no line 'via run\\x00' in {last}")
+        else:
+            check_bytes(capture, b"via run\\x00\n")
 
     # -- l4linux (make test L4_SRC=DIR) ----------------------------------------------------------
 
     def l4linux_clippy(self):
         # clippy on l4log as built for L4Linux (CONFIG_L4: the L4Re transport), warnings denied.
-        if not os.environ.get("L4LOG_L4_BOOT"):
-            raise Skip("L4_SRC not given: no L4Linux to build l4log.ko for (make test L4_SRC=DIR)")
         r = subprocess.run([str(REPO / "scripts/module"), "l4linux", "CLIPPY=1"], capture_output=True, text=True)
         report = r.stdout + r.stderr
         check(r.returncode == 0 and "warning" not in report and "error" not in report,
@@ -356,10 +402,6 @@ class Suite:
         # IPC, the C fixture module loads (its text runs from module memory) and unloads,
         # signal frames with XSAVE state work, a line written to L4Linux's console ttyLv0
         # reaches the L4Re log once, l4log unloads, and the whole kernel log is clean.
-        if not os.environ.get("L4LOG_L4_BOOT"):
-            raise Skip("L4_SRC not given: no L4Re snapshot to build Fiasco, L4Re and L4Linux from "
-                       "(make test L4_SRC=DIR, README-l4linux.md)")
-        self.target = "l4linux"
         boot_set, module, extra = self.built()
         shutil.copy(boot_set / "l4log_fixture.ko", extra)
         tokens = [f"l4linux-boot-{random.Random().getrandbits(48):012x}" for _ in range(2)]
@@ -675,8 +717,8 @@ class Suite:
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
-        cases += [("l4linux_clippy", self.l4linux_clippy), ("l4linux_boot", self.l4linux_boot)]
-        for target in TARGETS:
+        cases += [("l4linux_boot", self.on("l4linux", self.l4linux_boot))]
+        for target in DEBUG_TARGETS:
             cases += [(f"{target}_debug_{name}", self.on(target, self.adversarial(name), debug=True))
                       for name in ADVERSARIAL]
             cases += [(f"{target}_debug_kernel_log_clean", self.on(target, self.kernel_log_clean, debug=True))]
