@@ -420,24 +420,39 @@ def run_guest(cmdline, fds, interactive, timeout, done=None):
     deadline = None if interactive else time.monotonic() + timeout
     with subprocess.Popen(cmdline, stdin=stdin, stdout=console, stderr=console,
                           pass_fds=tuple(fds.values()), start_new_session=not interactive) as guest:
-        while True:
-            try:
-                guest.wait(timeout=0.1 if done else (deadline and deadline - time.monotonic()))
-                return True
-            except subprocess.TimeoutExpired:
-                pass
-            if done is not None and done.is_set():
-                guest.terminate()  # QEMU ends on SIGTERM and puts the terminal back
-                guest.wait()
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                # UML runs as several host processes: end the whole group.
-                if interactive:
-                    guest.kill()
-                else:
-                    os.killpg(guest.pid, signal.SIGKILL)
-                guest.wait()
-                return False
+        try:
+            return wait_guest(guest, interactive, deadline, done)
+        finally:
+            # Also when the runner itself is stopped (SIGTERM, Ctrl-C): the guest, in a session of
+            # its own, would run on.
+            if guest.poll() is None:
+                end_guest(guest, interactive)
+
+
+def end_guest(guest, interactive):
+    # UML runs as several host processes: end the whole group.
+    if interactive:
+        guest.kill()
+    else:
+        os.killpg(guest.pid, signal.SIGKILL)
+    guest.wait()
+
+
+def wait_guest(guest, interactive, deadline, done):
+    """Waits for the guest's end, or `done`, or the deadline; False for the deadline."""
+    while True:
+        try:
+            guest.wait(timeout=0.1 if done else (deadline and deadline - time.monotonic()))
+            return True
+        except subprocess.TimeoutExpired:
+            pass
+        if done is not None and done.is_set():
+            guest.terminate()  # QEMU ends on SIGTERM and puts the terminal back
+            guest.wait()
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            end_guest(guest, interactive)
+            return False
 
 
 def choose_accel(target, kernel_dir, module):
@@ -520,6 +535,8 @@ def main():
     run.add_argument("--interactive", action="store_true", help="a shell on the console after the demo")
     run.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT)
     args = parser.parse_args()
+    # SIGTERM (timeout(1), a CI runner) ends the run like Ctrl-C, through the cleanups.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(cmd_run(args))
 
 
