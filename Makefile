@@ -55,4 +55,5 @@ cache-clean:
 
 # Throughput, host calls and memory of l4log against /dev/null and the raw channel.
 bench: buildroot
-	@$(IN_ROOT) /usr/bin/env L4LOG_HOST_CACHE=$(L4LOG_CACHE)/work python3 /l4log/bench/run.py
+	@boot=$$(scripts/l4-host) && $(IN_ROOT) /usr/bin/env L4LOG_HOST_CACHE=$(L4LOG_CACHE)/work \
+		L4LOG_L4_BOOT="$$boot" python3 /l4log/bench/run.py
