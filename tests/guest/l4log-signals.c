@@ -205,6 +205,21 @@ static void usr1_handler(int sig, siginfo_t *si, void *ctx)
 	"xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", \
 	"xmm14", "xmm15"
 
+/* Load the pattern with LD, tgkill(SIGUSR1) by a raw syscall, store it with ST. */
+#define SIGNAL_WITH_REGS(LD, ST)					\
+	asm volatile("ldmxcsr %[mx]\n\tfldcw %[cw]\n\t"			\
+		     ALL(LD)						\
+		     "syscall\n\t"					\
+		     ALL(ST)						\
+		     "stmxcsr %[mxo]\n\tfnstcw %[cwo]\n\t"			\
+		     "ldmxcsr %[mxd]\n\tfldcw %[cwd]\n\t"			\
+		     : "+a" (nr), [mxo] "=m" (mxcsr_out),			\
+		       [cwo] "=m" (fcw_out)					\
+		     : "D" (pid), "S" (tid), "d" (SIGUSR1),			\
+		       [p] "r" (pat), [o] "r" (out), [mx] "m" (mx),		\
+		       [cw] "m" (cw), [mxd] "m" (mxd), [cwd] "m" (cwd)	\
+		     : "rcx", "r11", "memory", XMM_CLOBBERS)
+
 /* Load the pattern, send SIGUSR1 to ourselves with a raw syscall, store. */
 static void signal_with_regs(void)
 {
@@ -214,31 +229,9 @@ static void signal_with_regs(void)
 	int pid = getpid(), tid = syscall(SYS_gettid);
 
 	if (have_avx)
-		asm volatile("ldmxcsr %[mx]\n\tfldcw %[cw]\n\t"
-			     ALL(LDY)
-			     "syscall\n\t"
-			     ALL(STY)
-			     "stmxcsr %[mxo]\n\tfnstcw %[cwo]\n\t"
-			     "ldmxcsr %[mxd]\n\tfldcw %[cwd]\n\t"
-			     : "+a" (nr), [mxo] "=m" (mxcsr_out),
-			       [cwo] "=m" (fcw_out)
-			     : "D" (pid), "S" (tid), "d" (SIGUSR1),
-			       [p] "r" (pat), [o] "r" (out), [mx] "m" (mx),
-			       [cw] "m" (cw), [mxd] "m" (mxd), [cwd] "m" (cwd)
-			     : "rcx", "r11", "memory", XMM_CLOBBERS);
+		SIGNAL_WITH_REGS(LDY, STY);
 	else
-		asm volatile("ldmxcsr %[mx]\n\tfldcw %[cw]\n\t"
-			     ALL(LDX)
-			     "syscall\n\t"
-			     ALL(STX)
-			     "stmxcsr %[mxo]\n\tfnstcw %[cwo]\n\t"
-			     "ldmxcsr %[mxd]\n\tfldcw %[cwd]\n\t"
-			     : "+a" (nr), [mxo] "=m" (mxcsr_out),
-			       [cwo] "=m" (fcw_out)
-			     : "D" (pid), "S" (tid), "d" (SIGUSR1),
-			       [p] "r" (pat), [o] "r" (out), [mx] "m" (mx),
-			       [cw] "m" (cw), [mxd] "m" (mxd), [cwd] "m" (cwd)
-			     : "rcx", "r11", "memory", XMM_CLOBBERS);
+		SIGNAL_WITH_REGS(LDX, STX);
 	if (nr)
 		fail("tgkill", (int)nr);
 }
@@ -329,6 +322,34 @@ static void alrm_handler(int sig)
 #define SOME(m)	m(0) m(1) m(2) m(3) m(4) m(5) m(6) m(7) m(8) m(9) m(10) \
 		m(11) m(12) m(13) m(14)
 
+/*
+ * Load the pattern with LD, then compare the registers with it (CMP) and
+ * MXCSR with mx in a loop until `target` alarms or max_loops; bad = 1 on a
+ * difference.
+ */
+#define SPIN_CHECK(LD, CMP)						\
+	asm volatile("ldmxcsr %[mx]\n\t"					\
+		     ALL(LD)						\
+		     "1:\n\t"						\
+		     SOME(CMP)						\
+		     "stmxcsr %[tmp]\n\t"					\
+		     "cmpl %[mxv], %[tmp]\n\t"				\
+		     "jne 3f\n\t"						\
+		     "incq %[loops]\n\t"					\
+		     "cmpq %[max], %[loops]\n\t"				\
+		     "jae 2f\n\t"						\
+		     "cmpl %[target], %[alarms]\n\t"				\
+		     "jl 1b\n\t"						\
+		     "jmp 2f\n\t"						\
+		     "3: movl $1, %[bad]\n\t"				\
+		     "2: ldmxcsr %[mxd]\n\t"					\
+		     : [loops] "+r" (loops), [bad] "+m" (bad),			\
+		       [tmp] "=m" (mxtmp)					\
+		     : [p] "r" (pat), [mx] "m" (mx), [mxd] "m" (mxd),		\
+		       [mxv] "r" (mx), [max] "r" (max_loops),			\
+		       [target] "r" (target), [alarms] "m" (alarms)		\
+		     : "rax", "memory", "cc", XMM_CLOBBERS)
+
 /* Spin with the pattern in registers while SIGALRM hits asynchronously */
 static void async_test(int target)
 {
@@ -340,49 +361,9 @@ static void async_test(int target)
 	alarms = 0;
 	setitimer(ITIMER_REAL, &it, NULL);
 	if (have_avx)
-		asm volatile("ldmxcsr %[mx]\n\t"
-			     ALL(LDY)
-			     "1:\n\t"
-			     SOME(CMPY)
-			     "stmxcsr %[tmp]\n\t"
-			     "cmpl %[mxv], %[tmp]\n\t"
-			     "jne 3f\n\t"
-			     "incq %[loops]\n\t"
-			     "cmpq %[max], %[loops]\n\t"
-			     "jae 2f\n\t"
-			     "cmpl %[target], %[alarms]\n\t"
-			     "jl 1b\n\t"
-			     "jmp 2f\n\t"
-			     "3: movl $1, %[bad]\n\t"
-			     "2: ldmxcsr %[mxd]\n\t"
-			     : [loops] "+r" (loops), [bad] "+m" (bad),
-			       [tmp] "=m" (mxtmp)
-			     : [p] "r" (pat), [mx] "m" (mx), [mxd] "m" (mxd),
-			       [mxv] "r" (mx), [max] "r" (max_loops),
-			       [target] "r" (target), [alarms] "m" (alarms)
-			     : "rax", "memory", "cc", XMM_CLOBBERS);
+		SPIN_CHECK(LDY, CMPY);
 	else
-		asm volatile("ldmxcsr %[mx]\n\t"
-			     ALL(LDX)
-			     "1:\n\t"
-			     SOME(CMPX)
-			     "stmxcsr %[tmp]\n\t"
-			     "cmpl %[mxv], %[tmp]\n\t"
-			     "jne 3f\n\t"
-			     "incq %[loops]\n\t"
-			     "cmpq %[max], %[loops]\n\t"
-			     "jae 2f\n\t"
-			     "cmpl %[target], %[alarms]\n\t"
-			     "jl 1b\n\t"
-			     "jmp 2f\n\t"
-			     "3: movl $1, %[bad]\n\t"
-			     "2: ldmxcsr %[mxd]\n\t"
-			     : [loops] "+r" (loops), [bad] "+m" (bad),
-			       [tmp] "=m" (mxtmp)
-			     : [p] "r" (pat), [mx] "m" (mx), [mxd] "m" (mxd),
-			       [mxv] "r" (mx), [max] "r" (max_loops),
-			       [target] "r" (target), [alarms] "m" (alarms)
-			     : "rax", "memory", "cc", XMM_CLOBBERS);
+		SPIN_CHECK(LDX, CMPX);
 	memset(&it, 0, sizeof(it));
 	setitimer(ITIMER_REAL, &it, NULL);
 	printf("async: %d SIGALRMs during %lu check loops, %s\n", alarms, loops,
