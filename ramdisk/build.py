@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Builds the l4log guest's initramfs with the kernel's usr/gen_init_cpio.
 
-The image holds busybox (static), ramdisk/init, l4log.ko (where the kernel has
-one), and for one boot the files under /l4log-run (mode, cmd, insmod arguments,
+The image holds busybox (static), ramdisk/init, l4log.ko, and for one boot the files under /l4log-run (mode, cmd, insmod arguments,
 control channel) and a copy of an extra directory at /extra.
 """
 
@@ -28,9 +27,8 @@ def spec_lines(module, extra):
         f"file /bin/busybox {BUSYBOX} 0755 0 0",
         "slink /bin/sh /bin/busybox 0777 0 0",
         f"file /init {HERE / 'init'} 0755 0 0",
+        f"file /lib/modules/l4log.ko {module} 0644 0 0",
     ]
-    if module:
-        lines.append(f"file /lib/modules/l4log.ko {module} 0644 0 0")
     if extra:
         lines += tree_lines(Path(extra), "/extra")
     return lines
@@ -61,8 +59,8 @@ RUN_FILES = ("mode", "cmd", "insmod-args", "control")
 
 
 def build(out, gen_init_cpio, module, mode, cmd=None, extra=None, insmod_args="", control="/dev/ttyS1"):
-    """Writes the initramfs for one boot to `out` (`module` None: no l4log.ko; `control`: the
-    control channel's device, or `console` for marked lines on the console)."""
+    """Writes the initramfs for one boot to `out` (`control`: the control channel's device, or
+    `console` for marked lines on the console)."""
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
         (run / "mode").write_text(mode + "\n")
@@ -80,7 +78,7 @@ def build(out, gen_init_cpio, module, mode, cmd=None, extra=None, insmod_args=""
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gen-init-cpio", required=True)
-    parser.add_argument("--module", help="l4log.ko (none: an image without it)")
+    parser.add_argument("--module", required=True)
     parser.add_argument("--control", default="/dev/ttyS1", help="control channel: a device, or `console`")
     parser.add_argument("--mode", choices=["command", "demo", "shell"], default="demo")
     parser.add_argument("--cmd")

@@ -68,7 +68,6 @@ class Boot:
     nonblocking_host_log: bool = False  # uml: hand UML a non-blocking host log descriptor
     status: int | None = None          # the guest command's exit status
     insmod_status: int | None = None
-    module_absent: bool = False        # the kernel has no l4log.ko (l4linux for now)
     seconds: float = 0.0               # from the guest's start to its end
     init_seconds: float | None = None  # l4linux: from QEMU's start to L4Linux running /init
     dmesg: str = ""
@@ -299,8 +298,6 @@ def parse_control(boot):
             in_dmesg = False
         elif in_dmesg:
             dmesg.append(line)
-        elif line == "l4log-insmod: absent":
-            boot.module_absent = True
         elif line.startswith("l4log-insmod: "):
             boot.insmod_status = int(line.split()[1])
         elif line.startswith("l4log-status: "):
@@ -373,7 +370,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
                nonblocking_host_log=False, insmod_extra=""):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
-    l4linux the boot set of scripts/l4; `module` None: no l4log.ko in the initramfs)."""
+    l4linux the boot set of scripts/l4)."""
     kernel_dir = Path(kernel_dir)
     l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
