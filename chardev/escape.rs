@@ -10,15 +10,10 @@
 //! terminal). A backslash is not escaped, so `\x1b` in the output is either an escaped ESC or
 //! those four characters written literally; use `escape=N` for byte-exact output.
 
+use crate::words::{self, WORD_BYTES};
+
 /// The most bytes one input byte becomes: `\xNN`.
 pub(crate) const ESCAPED_LEN: usize = 4;
-
-/// A stretch of the input: to be sent as it is, or one byte to be shown as `\xNN`.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Piece<'a> {
-    Verbatim(&'a [u8]),
-    Escaped(u8),
-}
 
 /// `byte` as `\xNN`.
 pub(crate) fn escaped(byte: u8) -> [u8; ESCAPED_LEN] {
@@ -31,85 +26,167 @@ pub(crate) fn escaped(byte: u8) -> [u8; ESCAPED_LEN] {
     ]
 }
 
-/// The input cut into [`Piece`]s, in order; together they cover every input byte once.
-pub(crate) fn pieces(input: &[u8]) -> Pieces<'_> {
-    Pieces {
-        rest: input,
-        valid: 0,
-        to_escape: 0,
-    }
-}
-
-/// The iterator of [`pieces`].
-pub(crate) struct Pieces<'a> {
-    /// The input not yet returned.
+/// Escapes a text into buffers of host-call size, one [`Escaper::fill`] at a time.
+pub(crate) struct Escaper<'a> {
+    /// The input not yet taken.
     rest: &'a [u8],
-    /// How many bytes at the start of `rest` are known to be valid UTF-8.
-    valid: usize,
-    /// How many bytes at the start of `rest` are to be escaped, one [`Piece::Escaped`] each.
+    /// How many bytes at the start of `rest` pass as they are.
+    verbatim: usize,
+    /// How many bytes after those are to be shown as `\xNN`, each on its own.
     to_escape: usize,
 }
 
-impl<'a> Iterator for Pieces<'a> {
-    type Item = Piece<'a>;
-
-    fn next(&mut self) -> Option<Piece<'a>> {
-        let first = *self.rest.first()?;
-        if self.to_escape == 0 && self.valid == 0 {
-            self.measure();
-        }
-        if self.to_escape > 0 {
-            self.to_escape -= 1;
-            self.advance(1);
-            return Some(Piece::Escaped(first));
-        }
-        let valid = &self.rest[..self.valid];
-        match first_control(valid) {
-            Some((0, len)) => {
-                self.to_escape = len;
-                self.next()
-            }
-            found => {
-                let end = found.map_or(valid.len(), |(start, _)| start);
-                self.advance(end);
-                Some(Piece::Verbatim(&valid[..end]))
-            }
-        }
-    }
+/// What one [`Escaper::fill`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Filled {
+    /// Input bytes taken.
+    pub(crate) taken: usize,
+    /// Output bytes written.
+    pub(crate) written: usize,
 }
 
-impl Pieces<'_> {
-    /// Sets `valid` to the length of the valid UTF-8 at the start of `rest`, or, when there is
-    /// none, `to_escape` to the length of the invalid sequence there.
-    fn measure(&mut self) {
-        match core::str::from_utf8(self.rest) {
-            Ok(_) => self.valid = self.rest.len(),
-            Err(error) => {
-                self.valid = error.valid_up_to();
-                if self.valid == 0 {
-                    // `None`: an unfinished character ends the input; escape what there is.
-                    self.to_escape = error.error_len().unwrap_or(self.rest.len());
+impl<'a> Escaper<'a> {
+    /// An escaper of `input`, which it has already looked at up to the first byte to escape.
+    pub(crate) fn new(input: &'a [u8]) -> Self {
+        let mut escaper = Self {
+            rest: input,
+            verbatim: 0,
+            to_escape: 0,
+        };
+        escaper.classify();
+        escaper
+    }
+
+    /// Whether all of the input still to take passes unchanged (then it can be sent as it is).
+    pub(crate) fn is_verbatim(&self) -> bool {
+        self.verbatim == self.rest.len()
+    }
+
+    /// Whether all the input has been taken.
+    pub(crate) fn is_done(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// Writes the escaped form of as much of the input as fits into `out`: text up to the last
+    /// byte of `out` (a character may be cut there; the next fill goes on with the rest of
+    /// it), an escaped byte only when all of its [`ESCAPED_LEN`] bytes fit.
+    pub(crate) fn fill(&mut self, out: &mut [u8]) -> Filled {
+        let input_len = self.rest.len();
+        let mut written = 0;
+        while !self.rest.is_empty() {
+            let room = &mut out[written..];
+            if self.verbatim > 0 {
+                let count = self.verbatim.min(room.len());
+                if count == 0 {
+                    break;
                 }
+                room[..count].copy_from_slice(&self.rest[..count]);
+                written += count;
+                self.verbatim -= count;
+                self.advance(count);
+            } else {
+                let Some(slot) = room.first_chunk_mut::<ESCAPED_LEN>() else {
+                    break;
+                };
+                *slot = escaped(self.rest[0]);
+                written += ESCAPED_LEN;
+                self.to_escape -= 1;
+                self.advance(1);
             }
+        }
+        Filled {
+            taken: input_len - self.rest.len(),
+            written,
         }
     }
 
     fn advance(&mut self, count: usize) {
         self.rest = &self.rest[count..];
-        self.valid = self.valid.saturating_sub(count);
+        if self.verbatim == 0 && self.to_escape == 0 {
+            self.classify();
+        }
+    }
+
+    /// Measures the text at the start of `rest` that passes and the bytes to escape after it.
+    fn classify(&mut self) {
+        (self.verbatim, self.to_escape) = scan(self.rest);
     }
 }
 
-/// Where the first control character of the valid UTF-8 `text` starts and how many bytes it
-/// has, newline and tab excepted.
-fn first_control(text: &[u8]) -> Option<(usize, usize)> {
-    text.iter().enumerate().find_map(|(at, &byte)| match byte {
-        b'\n' | b'\t' => None,
-        0..=0x1f | 0x7f => Some((at, 1)),
-        // U+0080 to U+009F are 0xc2 0x80 to 0xc2 0x9f in UTF-8.
-        0xc2 if matches!(text.get(at + 1), Some(0x80..=0x9f)) => Some((at, 2)),
-        _ => None,
-    })
+/// How many bytes at the start of `input` pass unchanged, and how many bytes after those form
+/// the sequence to escape there (0 at the end of the input): 1 for a C0 control or DEL, 2 for
+/// a C1 control, the length of an invalid UTF-8 sequence, or the rest of the input when it
+/// ends in an unfinished character.
+fn scan(input: &[u8]) -> (usize, usize) {
+    let mut at = 0;
+    loop {
+        at = plain_words_end(input, at);
+        let Some(&byte) = input.get(at) else {
+            return (at, 0);
+        };
+        match byte {
+            b'\n' | b'\t' | 0x20..=0x7e => at += 1,
+            0..=0x1f | 0x7f => return (at, 1),
+            _ => match utf8_sequence(&input[at..]) {
+                // U+0080 to U+009F are 0xc2 0x80 to 0xc2 0x9f in UTF-8.
+                Sequence::Char(2) if byte == 0xc2 && input[at + 1] <= 0x9f => return (at, 2),
+                Sequence::Char(len) => at += len,
+                Sequence::Invalid(len) => return (at, len),
+            },
+        }
+    }
+}
+
+/// Where the plain text (printable ASCII, newline, tab) from `at` on first has a byte that is
+/// not plain, looking a word at a time; or where fewer than a word's bytes are left.
+fn plain_words_end(input: &[u8], mut at: usize) -> usize {
+    while let Some((word, _)) = words::split_word(&input[at..]) {
+        let not_plain = words::not_plain(word);
+        if not_plain != 0 {
+            return at + words::first_marked(not_plain);
+        }
+        at += WORD_BYTES;
+    }
+    at
+}
+
+/// The UTF-8 sequence at the start of a text.
+#[derive(Debug, PartialEq, Eq)]
+enum Sequence {
+    /// A valid character of this many bytes.
+    Char(usize),
+    /// Not a character: this many bytes, as `core::str::Utf8Error::error_len` counts them, or
+    /// all of them when they are the start of a character that the text ends before.
+    Invalid(usize),
+}
+
+/// The sequence at the start of `bytes` (which starts with a byte >= 0x80), checked as
+/// `core::str::from_utf8` checks it: no overlong forms, no surrogates, nothing above U+10FFFF.
+fn utf8_sequence(bytes: &[u8]) -> Sequence {
+    let (len, second) = match bytes[0] {
+        0xc2..=0xdf => (2, 0x80..=0xbf),
+        0xe0 => (3, 0xa0..=0xbf),
+        0xe1..=0xec | 0xee..=0xef => (3, 0x80..=0xbf),
+        0xed => (3, 0x80..=0x9f),
+        0xf0 => (4, 0x90..=0xbf),
+        0xf1..=0xf3 => (4, 0x80..=0xbf),
+        0xf4 => (4, 0x80..=0x8f),
+        _ => return Sequence::Invalid(1),
+    };
+    for at in 1..len {
+        let Some(&byte) = bytes.get(at) else {
+            return Sequence::Invalid(bytes.len());
+        };
+        let continues = if at == 1 {
+            second.contains(&byte)
+        } else {
+            (0x80..=0xbf).contains(&byte)
+        };
+        if !continues {
+            return Sequence::Invalid(at);
+        }
+    }
+    Sequence::Char(len)
 }
 
 /// How many bytes at the end of `bytes` are the beginning of a UTF-8 character that is not

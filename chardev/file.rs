@@ -157,12 +157,15 @@ impl OpenFile {
             faulted: copied < room,
         };
         let ready = line.ready(escape);
-        if ready == 0 {
+        if ready.len == 0 {
             return Ok(step);
         }
-        match self.log.emit(&line.held()[..ready], escape) {
+        match self
+            .log
+            .emit(&line.held()[..ready.len], ready.lines, escape)
+        {
             Ok(()) => {
-                line.consume(ready);
+                line.consume(ready.len);
                 Ok(step)
             }
             Err(EmitError { consumed, error }) => {
@@ -187,7 +190,7 @@ impl OpenFile {
             return;
         }
         // A failure is counted in `l4log-host-errors`; a close cannot report it.
-        let _ = self.log.emit(line.held(), params::escape());
+        let _ = self.log.emit(line.held(), line.lines(), params::escape());
         line.truncate(0);
     }
 }

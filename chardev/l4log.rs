@@ -28,6 +28,7 @@ mod params;
 #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
 mod tests;
 mod throttle;
+mod words;
 
 use emit::{EmitError, Emitter};
 use file::OpenFile;
@@ -99,18 +100,15 @@ impl L4Log {
         }? Error))
     }
 
-    /// Sends `text` to the host at once: no other file's text comes between its bytes. Escaped
-    /// when `escape` is set.
-    pub(crate) fn emit(&self, text: &[u8], escape: bool) -> Result<(), EmitError> {
+    /// Sends `text`, which has `lines` newlines, to the host at once: no other file's text
+    /// comes between its bytes. Escaped when `escape` is set.
+    pub(crate) fn emit(&self, text: &[u8], lines: usize, escape: bool) -> Result<(), EmitError> {
         let sent = self.emitter.lock().emit(&self.host, text, escape);
-        let consumed = sent
-            .as_ref()
-            .map_or_else(|failed| failed.consumed, |()| text.len());
-        let lines = text[..consumed]
-            .iter()
-            .filter(|&&byte| byte == b'\n')
-            .count();
-        Counts::add(&self.counts.lines, lines);
+        let lines_sent = match &sent {
+            Ok(()) => lines,
+            Err(failed) => words::newlines(&text[..failed.consumed]).count,
+        };
+        Counts::add(&self.counts.lines, lines_sent);
         sent
     }
 }

@@ -2,7 +2,11 @@
 
 //! A file's line buffer: where its writes wait for the end of their line.
 
-use crate::{escape, l4bridge::MAX_CHUNK};
+use crate::{
+    escape,
+    l4bridge::MAX_CHUNK,
+    words::{self, Newlines},
+};
 use kernel::prelude::*;
 
 /// The most bytes a file holds back while its line is unfinished: as many whole host calls as
@@ -22,11 +26,22 @@ const _: () = assert!(LINE_MAX >= MAX_CHUNK && LINE_MAX <= PAGE_BYTES);
 ///
 /// # Invariants
 ///
-/// `len <= LINE_MAX`.
+/// `len <= LINE_MAX`, and `newlines` are the [`Newlines`] of the held bytes.
 pub(crate) struct LineBuffer {
     /// Allocated on its own: a page-sized slab object.
     bytes: KBox<[u8; LINE_MAX]>,
     len: usize,
+    /// Found as bytes arrive, so that each byte is looked at once for its line end.
+    newlines: Newlines,
+}
+
+/// The held bytes that are ready for the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ready {
+    /// How many, from the oldest.
+    pub(crate) len: usize,
+    /// How many newlines they have.
+    pub(crate) lines: usize,
 }
 
 impl LineBuffer {
@@ -35,6 +50,7 @@ impl LineBuffer {
         Ok(Self {
             bytes: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
             len: 0,
+            newlines: Newlines::default(),
         })
     }
 
@@ -45,7 +61,13 @@ impl LineBuffer {
 
     /// Holds the first `count` bytes of [`Self::spare`] as well.
     pub(crate) fn commit(&mut self, count: usize) {
-        self.len = (self.len + count).min(LINE_MAX);
+        let end = (self.len + count).min(LINE_MAX);
+        let new = words::newlines(&self.bytes[self.len..end]);
+        if new.count > 0 {
+            self.newlines.count += new.count;
+            self.newlines.end_of_last = self.len + new.end_of_last;
+        }
+        self.len = end;
     }
 
     /// The held bytes, oldest first.
@@ -58,19 +80,23 @@ impl LineBuffer {
         self.len == 0
     }
 
-    /// How many of the held bytes are ready for the host: every complete line; when the
-    /// buffer is full and holds no line end, all of it (a piece of a long line) less, with
+    /// How many newlines the held bytes have.
+    pub(crate) fn lines(&self) -> usize {
+        self.newlines.count
+    }
+
+    /// The held bytes that are ready for the host: every complete line; when the buffer is
+    /// full and holds no line end, all of it (a piece of a long line) less, with
     /// `whole_chars`, an unfinished UTF-8 character at its end.
-    pub(crate) fn ready(&self, whole_chars: bool) -> usize {
-        let held = self.held();
-        if let Some(last_newline) = held.iter().rposition(|&byte| byte == b'\n') {
-            return last_newline + 1;
-        }
-        match (self.len == LINE_MAX, whole_chars) {
-            (false, _) => 0,
-            (true, false) => LINE_MAX,
-            (true, true) => LINE_MAX - escape::unfinished_char_len(held),
-        }
+    pub(crate) fn ready(&self, whole_chars: bool) -> Ready {
+        let Newlines { count, end_of_last } = self.newlines;
+        let len = match (count > 0, self.len == LINE_MAX, whole_chars) {
+            (true, _, _) => end_of_last,
+            (false, false, _) => 0,
+            (false, true, false) => LINE_MAX,
+            (false, true, true) => LINE_MAX - escape::unfinished_char_len(self.held()),
+        };
+        Ready { len, lines: count }
     }
 
     /// Drops the first `count` held bytes (they went to the host).
@@ -78,10 +104,19 @@ impl LineBuffer {
         let count = count.min(self.len);
         self.bytes.copy_within(count..self.len, 0);
         self.len -= count;
+        self.newlines = if count >= self.newlines.end_of_last {
+            Newlines::default()
+        } else {
+            // Only after a failed send: some of the lines are still held.
+            words::newlines(self.held())
+        };
     }
 
     /// Drops all held bytes after the first `len`.
     pub(crate) fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+        if self.newlines.end_of_last > self.len {
+            self.newlines = words::newlines(self.held());
+        }
     }
 }

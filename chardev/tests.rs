@@ -7,8 +7,8 @@
 
 #[kernel::macros::kunit_tests(l4log_text)]
 mod kunit {
-    use crate::escape::{self, Piece};
-    use crate::lines::{LineBuffer, LINE_MAX};
+    use crate::escape::{self, Escaper, Filled};
+    use crate::lines::{LineBuffer, Ready, LINE_MAX};
     use crate::throttle::Bucket;
     use kernel::prelude::*;
 
@@ -17,13 +17,12 @@ mod kunit {
     /// `input` as the host sees it with escaping on.
     fn escaped(input: &[u8]) -> KVec<u8> {
         let mut out = KVec::new();
-        for piece in escape::pieces(input) {
-            match piece {
-                Piece::Verbatim(run) => out.extend_from_slice(run, GFP_KERNEL).unwrap(),
-                Piece::Escaped(byte) => out
-                    .extend_from_slice(&escape::escaped(byte), GFP_KERNEL)
-                    .unwrap(),
-            }
+        let mut escaper = Escaper::new(input);
+        let mut chunk = [0; 16];
+        while !escaper.is_done() {
+            let Filled { written, .. } = escaper.fill(&mut chunk);
+            out.extend_from_slice(&chunk[..written], GFP_KERNEL)
+                .unwrap();
         }
         out
     }
@@ -82,27 +81,49 @@ mod kunit {
 
     #[test]
     fn complete_lines_are_ready_and_the_rest_waits() {
-        assert_eq!(line_buffer(b"").ready(true), 0);
-        assert_eq!(line_buffer(b"no end yet").ready(true), 0);
-        assert_eq!(line_buffer(b"one\ntwo\nthr").ready(true), 8);
+        assert_eq!(line_buffer(b"").ready(true), Ready { len: 0, lines: 0 });
+        assert_eq!(line_buffer(b"no end yet").ready(true).len, 0);
         let mut line = line_buffer(b"one\ntwo\nthr");
+        assert_eq!(line.ready(true), Ready { len: 8, lines: 2 });
         line.consume(8);
         assert_eq!(line.held(), b"thr");
+        assert_eq!(line.lines(), 0);
         line.truncate(1);
         assert_eq!(line.held(), b"t");
     }
 
     #[test]
+    fn lines_are_counted_as_bytes_arrive_and_after_a_failed_send() {
+        let mut line = line_buffer(b"a\nb");
+        line.spare()[..4].copy_from_slice(b"\nc\nd");
+        line.commit(4);
+        assert_eq!(line.ready(false), Ready { len: 6, lines: 3 });
+        // A send that got only "a\n" through: "b\nc\n" and "d" stay, two lines of them.
+        line.consume(2);
+        assert_eq!(line.ready(false), Ready { len: 4, lines: 2 });
+        line.truncate(2);
+        assert_eq!(line.ready(false), Ready { len: 2, lines: 1 });
+        line.truncate(1);
+        assert_eq!(line.ready(false), Ready { len: 0, lines: 0 });
+    }
+
+    #[test]
     fn a_full_buffer_without_newline_goes_whole() {
         let mut line = line_buffer(&[b'x'; LINE_MAX]);
-        assert_eq!(line.ready(true), LINE_MAX);
+        assert_eq!(
+            line.ready(true),
+            Ready {
+                len: LINE_MAX,
+                lines: 0
+            }
+        );
         assert!(line.spare().is_empty());
         // With escaping, an unfinished character at the end waits for the next piece.
         let mut content = [b'x'; LINE_MAX];
         content[LINE_MAX - 2..].copy_from_slice(b"\xe2\x82");
         let line = line_buffer(&content);
-        assert_eq!(line.ready(true), LINE_MAX - 2);
-        assert_eq!(line.ready(false), LINE_MAX);
+        assert_eq!(line.ready(true).len, LINE_MAX - 2);
+        assert_eq!(line.ready(false).len, LINE_MAX);
     }
 
     #[test]

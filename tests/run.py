@@ -274,7 +274,8 @@ class Suite:
     # -- style ------------------------------------------------------------------------------------
 
     def style_rustfmt(self):
-        sources = sorted(str(p) for d in ("chardev", "l4bridge", "tests/l4") for p in (REPO / d).rglob("*.rs"))
+        sources = sorted(str(p) for d in ("chardev", "l4bridge", "tests/l4", "tests/escape")
+                         for p in (REPO / d).rglob("*.rs"))
         r = subprocess.run(["rustfmt", "--check", *sources],  # .rustfmt.toml: the kernel's settings
                            capture_output=True, text=True)
         check(r.returncode == 0, f"rustfmt --check:\n{r.stdout}{r.stderr}")
@@ -295,6 +296,15 @@ class Suite:
         report = r.stdout + r.stderr
         check(r.returncode == 0 and "warning" not in report and "error" not in report,
               f"clippy (status {r.returncode}):\n{report}")
+
+    def escape_differential(self):
+        # The escaper against the reference escaper on generated inputs, on the host.
+        r = subprocess.run([str(REPO / "tests/escape/run")], capture_output=True, text=True)
+        for line in (r.stdout + r.stderr).splitlines()[-12:]:
+            print(f"# {line}")
+        check(r.returncode == 0, f"tests/escape/run exited {r.returncode}")
+        inputs = re.search(r"agree on (\d+) inputs", r.stdout)
+        check(inputs and int(inputs[1]) >= 1_000_000, "fewer than a million inputs compared")
 
     def l4_compile_check(self):
         # The L4Re transport and C helpers against the L4Re build named by L4RE_OBJ (make test
@@ -717,7 +727,8 @@ class Suite:
             ("e2e_run_interface", self.e2e_run_interface),
             ("kernel_log_clean", self.kernel_log_clean),
         ]
-        cases = [("style_rustfmt", self.style_rustfmt), ("l4_compile_check", self.l4_compile_check)]
+        cases = [("style_rustfmt", self.style_rustfmt), ("escape_differential", self.escape_differential),
+                 ("l4_compile_check", self.l4_compile_check)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]

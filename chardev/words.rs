@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Looking at text a machine word at a time.
+//!
+//! Each function below classifies every byte of a word at once and answers with a mask that
+//! has the high bit (0x80) of each byte that is in the class set, and no other bit. The sums
+//! are arranged so that no byte carries into the next: every per-byte sum stays below 0x100.
+//! That makes the masks exact for every byte, not only for the first match.
+
+/// What the scans load at once.
+pub(crate) type Word = usize;
+
+/// Bytes in a [`Word`].
+pub(crate) const WORD_BYTES: usize = core::mem::size_of::<Word>();
+
+/// `byte` in every byte of a word.
+const fn splat(byte: u8) -> Word {
+    Word::MAX / 0xff * byte as Word
+}
+
+const LOW7: Word = splat(0x7f);
+const HIGH: Word = splat(0x80);
+
+/// The word made of the first [`WORD_BYTES`] bytes of `bytes`, with the rest, if `bytes` has
+/// that many.
+pub(crate) fn split_word(bytes: &[u8]) -> Option<(Word, &[u8])> {
+    let (word, rest) = bytes.split_first_chunk::<WORD_BYTES>()?;
+    Some((Word::from_le_bytes(*word), rest))
+}
+
+/// The bytes of `word` equal to `byte`.
+pub(crate) fn equal_to(word: Word, byte: u8) -> Word {
+    let diff = word ^ splat(byte);
+    // A byte's high bit: set by the sum when its low 7 bits are not all zero, or set already.
+    !(((diff & LOW7) + LOW7) | diff) & HIGH
+}
+
+/// The bytes of `word` that are not plain text: other than printable ASCII (0x20 to 0x7e),
+/// newline and tab.
+pub(crate) fn not_plain(word: Word) -> Word {
+    let low = word & LOW7;
+    // Below 0x20: no carry out of `low + 0x60`. 0x7f: a carry out of `low + 0x01`. 0x80 and
+    // above: the high bit of `word`.
+    let suspect = (!(low + splat(0x60)) | (low + splat(0x01)) | word) & HIGH;
+    if suspect == 0 {
+        return 0;
+    }
+    suspect & !(equal_to(word, b'\n') | equal_to(word, b'\t'))
+}
+
+/// The index of the first byte that `mask` (as made above) marks.
+pub(crate) fn first_marked(mask: Word) -> usize {
+    // Little-endian loads: the first byte is the lowest.
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// The index of the last byte that `mask` marks.
+pub(crate) fn last_marked(mask: Word) -> usize {
+    WORD_BYTES - 1 - (mask.leading_zeros() / 8) as usize
+}
+
+/// How many bytes `mask` marks.
+pub(crate) fn count_marked(mask: Word) -> usize {
+    // One 1 per marked byte, summed into the top byte by the multiplication.
+    ((mask >> 7).wrapping_mul(splat(1)) >> (Word::BITS - 8)) as usize
+}
+
+/// Where the newlines of `bytes` are: how many there are, and the index after the last one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Newlines {
+    pub(crate) count: usize,
+    /// 0 when there is none.
+    pub(crate) end_of_last: usize,
+}
+
+/// The [`Newlines`] of `bytes`, in one pass.
+pub(crate) fn newlines(bytes: &[u8]) -> Newlines {
+    let mut found = Newlines::default();
+    let mut rest = bytes;
+    let mut at = 0;
+    while let Some((word, after)) = split_word(rest) {
+        let mask = equal_to(word, b'\n');
+        if mask != 0 {
+            found.count += count_marked(mask);
+            found.end_of_last = at + last_marked(mask) + 1;
+        }
+        at += WORD_BYTES;
+        rest = after;
+    }
+    for (offset, &byte) in rest.iter().enumerate() {
+        if byte == b'\n' {
+            found.count += 1;
+            found.end_of_last = at + offset + 1;
+        }
+    }
+    found
+}

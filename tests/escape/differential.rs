@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Differential test of l4log's escaper (`tests/escape/run`, a host program built by rustc).
+//!
+//! `chardev/escape.rs` and `chardev/words.rs`, compiled for the host unchanged, against the
+//! reference escaper (`reference.rs`, the escaper before its fast path): for every generated
+//! input, the host calls of both with escaping on, at the host-call sizes of every transport
+//! (4096 bytes, 488 on L4Linux), must be the same byte for byte, call for call. The line
+//! buffer's newline scan is checked against a plain count on the same inputs.
+//!
+//! Inputs: every length 0..=64 of random bytes, ASCII with sparse controls, valid multi-byte
+//! UTF-8, C1 controls, and invalid sequences, each placed at every offset of a word; inputs
+//! that cross the host-call sizes with the same kinds of sequence at the boundary; and every
+//! two-byte sequence at every word offset. Prints the number of inputs; exits 1 at the first
+//! difference, showing the input.
+
+#![allow(dead_code)]
+
+#[path = "../../chardev/escape.rs"]
+mod escape;
+mod reference;
+#[path = "../../chardev/words.rs"]
+mod words;
+
+use escape::{Escaper, Filled};
+
+/// The host-call sizes of the transports: a page (QEMU, UML), one vcon IPC (L4Linux).
+const CHUNKS: [usize; 2] = [4096, 488];
+
+/// xorshift64*, as the other test programs have it.
+struct Prng(u64);
+
+impl Prng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+}
+
+/// The host calls the escaper under test makes for `input`, as `chardev/emit.rs` drives it.
+fn chunks(input: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+    let mut escaper = Escaper::new(input);
+    if escaper.is_verbatim() {
+        return input.chunks(chunk).map(<[u8]>::to_vec).collect();
+    }
+    let mut out = vec![0; chunk];
+    let mut calls = Vec::new();
+    let mut taken = 0;
+    while !escaper.is_done() {
+        let filled: Filled = escaper.fill(&mut out);
+        assert!(
+            filled.taken > 0 && filled.written > 0,
+            "a fill made no progress"
+        );
+        taken += filled.taken;
+        calls.push(out[..filled.written].to_vec());
+    }
+    assert_eq!(taken, input.len(), "the fills did not take all the input");
+    calls
+}
+
+struct Checker {
+    inputs: u64,
+}
+
+impl Checker {
+    fn check(&mut self, input: &[u8]) {
+        self.inputs += 1;
+        for chunk in CHUNKS {
+            let want = reference::chunks(input, chunk);
+            let got = chunks(input, chunk);
+            if got != want {
+                fail(input, chunk, &got, &want);
+            }
+        }
+        let newlines = words::newlines(input);
+        let count = input.iter().filter(|&&byte| byte == b'\n').count();
+        let end_of_last = input
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |at| at + 1);
+        assert_eq!(
+            (newlines.count, newlines.end_of_last),
+            (count, end_of_last),
+            "newlines of {input:02x?}"
+        );
+    }
+}
+
+fn fail(input: &[u8], chunk: usize, got: &[Vec<u8>], want: &[Vec<u8>]) -> ! {
+    let flat = |calls: &[Vec<u8>]| calls.concat();
+    let (got_flat, want_flat) = (flat(got), flat(want));
+    let at = got_flat
+        .iter()
+        .zip(&want_flat)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got_flat.len().min(want_flat.len()));
+    eprintln!("escaper differs from the reference, host calls of {chunk} bytes");
+    eprintln!(
+        "input ({} bytes): {:02x?}",
+        input.len(),
+        &input[..input.len().min(96)]
+    );
+    eprintln!(
+        "output: {} calls, {} bytes; reference: {} calls, {} bytes; first difference at output byte {at}",
+        got.len(),
+        got_flat.len(),
+        want.len(),
+        want_flat.len()
+    );
+    let show = |bytes: &[u8]| {
+        String::from_utf8_lossy(&bytes[at.saturating_sub(16)..bytes.len().min(at + 32)])
+            .into_owned()
+    };
+    eprintln!("output there:    {:?}", show(&got_flat));
+    eprintln!("reference there: {:?}", show(&want_flat));
+    std::process::exit(1);
+}
+
+/// The kinds of text generated; each appends `len` bytes (about: a character is not cut).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Random,
+    AsciiSparseControls,
+    Utf8,
+    C1,
+    Invalid,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::Random,
+    Kind::AsciiSparseControls,
+    Kind::Utf8,
+    Kind::C1,
+    Kind::Invalid,
+];
+
+/// One "special" sequence of `kind`: what the kind is about.
+fn special(kind: Kind, rng: &mut Prng, out: &mut Vec<u8>) {
+    match kind {
+        Kind::Random => out.push(rng.byte()),
+        Kind::AsciiSparseControls => {
+            const CONTROLS: &[u8] = b"\x00\x07\x08\x0b\x0c\x0d\x1b\x1f\x7f\n\t";
+            out.push(CONTROLS[rng.below(CONTROLS.len())]);
+        }
+        Kind::Utf8 => {
+            let code = loop {
+                let code = match rng.below(3) {
+                    0 => 0xa0 + rng.below(0x800 - 0xa0),
+                    1 => 0x800 + rng.below(0x10000 - 0x800),
+                    _ => 0x10000 + rng.below(0x110000 - 0x10000),
+                } as u32;
+                if let Some(c) = char::from_u32(code) {
+                    break c;
+                }
+            };
+            let mut buf = [0; 4];
+            out.extend_from_slice(code.encode_utf8(&mut buf).as_bytes());
+        }
+        Kind::C1 => {
+            let byte = 0x80 + rng.below(0x20) as u8;
+            if rng.below(2) == 0 {
+                out.extend_from_slice(&[0xc2, byte]);
+            } else {
+                out.push(byte);
+            }
+        }
+        Kind::Invalid => {
+            const INVALID: &[&[u8]] = &[
+                b"\x80",
+                b"\xbf",
+                b"\xc0\xaf",
+                b"\xc1\xbf",
+                b"\xc2",
+                b"\xe0\x80\x80",
+                b"\xe0\x9f\xbf",
+                b"\xe2\x82",
+                b"\xed\xa0\x80",
+                b"\xed\xbf\xbf",
+                b"\xef\xbf",
+                b"\xf0\x80\x80\x80",
+                b"\xf0\x8f\xbf\xbf",
+                b"\xf0\x9f\x98",
+                b"\xf4\x90\x80\x80",
+                b"\xf5\x80\x80\x80",
+                b"\xf8\x88\x80\x80\x80",
+                b"\xfe",
+                b"\xff",
+            ];
+            out.extend_from_slice(INVALID[rng.below(INVALID.len())]);
+        }
+    }
+}
+
+/// Plain text between the special sequences: printable ASCII with newlines.
+fn filler(rng: &mut Prng, out: &mut Vec<u8>) {
+    out.push(match rng.below(20) {
+        0 => b'\n',
+        1 => b' ',
+        _ => b'!' + rng.below(94) as u8,
+    });
+}
+
+/// An input of about `len` bytes of `kind`, with its special sequences this dense (1 in
+/// `sparseness` positions; 1: all of them).
+fn generate(kind: Kind, len: usize, sparseness: usize, rng: &mut Prng) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        if rng.below(sparseness) == 0 {
+            special(kind, rng, &mut out);
+        } else {
+            filler(rng, &mut out);
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+fn main() {
+    let mut checker = Checker { inputs: 0 };
+    let mut rng = Prng(0x4c34_6c6f_6721);
+
+    // Every length 0..=64, every kind, dense and sparse: 65 x 5 x 3 x 1000.
+    for len in 0..=64 {
+        for kind in KINDS {
+            for sparseness in [1, 4, 16] {
+                for _ in 0..1000 {
+                    let input = generate(kind, len, sparseness, &mut rng);
+                    checker.check(&input);
+                }
+            }
+        }
+    }
+    let short = checker.inputs;
+
+    // A special sequence at every offset of a word, in plain text of 8 to 40 bytes.
+    for kind in KINDS {
+        for before in 0..32 {
+            for _ in 0..200 {
+                let mut input: Vec<u8> = (0..before).map(|_| b'a' + rng.below(26) as u8).collect();
+                special(kind, &mut rng, &mut input);
+                input.extend((0..rng.below(9)).map(|_| b'z'));
+                checker.check(&input);
+            }
+        }
+    }
+    let offsets = checker.inputs - short;
+
+    // Across the host-call sizes: a special sequence within 8 bytes of each multiple of 488
+    // and 4096 in inputs of up to 3 pages.
+    for kind in KINDS {
+        for boundary in [488, 976, 1464, 4096, 8192] {
+            for delta in 0..16 {
+                for _ in 0..40 {
+                    let mut input = generate(
+                        Kind::AsciiSparseControls,
+                        boundary + delta - 8,
+                        64,
+                        &mut rng,
+                    );
+                    special(kind, &mut rng, &mut input);
+                    special(kind, &mut rng, &mut input);
+                    let tail = rng.below(600);
+                    input.extend(generate(kind, tail, 8, &mut rng));
+                    checker.check(&input);
+                }
+            }
+        }
+    }
+    // Long inputs of every kind.
+    for kind in KINDS {
+        for sparseness in [1, 3, 50, 1000] {
+            for _ in 0..40 {
+                let len = rng.below(13_000);
+                checker.check(&generate(kind, len, sparseness, &mut rng));
+            }
+        }
+    }
+    let long = checker.inputs - short - offsets;
+
+    // Every two-byte sequence at every offset of a word, between plain bytes.
+    for pair in 0..=u16::MAX {
+        for before in 0..8 {
+            let mut input = vec![b'x'; before];
+            input.extend_from_slice(&pair.to_be_bytes());
+            input.extend_from_slice(b"yz");
+            checker.check(&input);
+        }
+    }
+    let pairs = checker.inputs - short - offsets - long;
+
+    println!(
+        "escaper and reference agree on {} inputs ({short} of length 0..=64, {offsets} at word offsets, \
+         {long} across host calls and long, {pairs} two-byte sequences), host calls of {CHUNKS:?} bytes",
+        checker.inputs
+    );
+}
