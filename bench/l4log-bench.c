@@ -1,23 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * l4log-bench: measures, in one boot, the cost of writing to /dev/l4log, to
- * /dev/null (the system-call floor) and to the raw host channel with the
- * same chunk size, for several write sizes. Prints CSV lines:
+ * l4log-bench: measures, in one boot, the cost of writing to /dev/l4log with
+ * escaping on and off, to /dev/null (the system-call floor) and to the raw
+ * host channel, for several write sizes and three kinds of text (ascii: log
+ * lines; utf8: lines of multi-byte UTF-8 text; binary: random bytes), round
+ * by round so that figures compared are taken moments apart. Prints CSV:
  *
- *   bench,PATH,SIZE,ROUND,WRITES,NANOSECONDS,HOST_CALLS
+ *   bench,PATH,KIND,SIZE,ROUND,WRITES,NANOSECONDS,HOST_CALLS,HOST_BYTES
  *   mem,WHAT,KIB
  *
- * PATH is l4log, null or raw. HOST_CALLS is what l4log counted for the
- * round (l4log only; -1 elsewhere). Each round writes for at least
- * --min-ms milliseconds. The raw path sends CHUNK bytes per host call, as
- * l4log does: with --raw-port, `rep outsb` to that I/O port from user space
- * (x86, needs ioperm: the qemu target's debug console); with --raw-fd, one
- * write(2) per chunk to that descriptor (run on the host of a uml guest);
- * with --no-device only the raw path is measured.
+ * PATH is on (l4log, escape=Y), off (l4log, escape=N), null, raw-on or
+ * raw-off. HOST_CALLS and HOST_BYTES are per round, as l4log counted them
+ * (l4log's paths); on the raw paths HOST_BYTES is what each write sends: the
+ * bytes l4log's host got per write of the same text with escaping on
+ * (raw-on) or off (raw-off, = SIZE). The raw channel sends CHUNK bytes per
+ * host call, as l4log does: with --raw-port, `rep outsb` to that I/O port
+ * from user space (x86, needs ioperm: the qemu target's debug console); with
+ * --raw-fd, one write(2) per chunk to that descriptor. Each measurement
+ * writes for at least --min-ms milliseconds and 3 writes.
  *
  *   l4log-bench [--rounds N] [--min-ms MS] [--chunk BYTES]
- *               [--raw-port PORT | --raw-fd FD [--no-device]] SIZE...
+ *               [--raw-port PORT | --raw-fd FD] SIZE...
+ *   l4log-bench --raw-fd FD --raw-plan FILE [--rounds N] [--min-ms MS] [--chunk BYTES]
  *   l4log-bench --memory MIB
+ *
+ * --kind NAME measures only that kind of text (to profile one).
+ * --raw-plan measures only the raw channel (on the host of a uml guest):
+ * FILE has lines "PATH KIND SIZE BYTES", from a guest's run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +48,13 @@ static long min_ns = 50L * 1000 * 1000;
 static size_t chunk = 4096;
 static int raw_port = -1;
 static int raw_fd = -1;
-static int device = 1;
+static const char *raw_plan;
+static int only_kind = -1;
+
+#define ESCAPE_PARAM "/sys/module/l4log/parameters/escape"
+
+enum kind { ASCII, UTF8, BINARY, KINDS };
+static const char *const kind_names[KINDS] = { "ascii", "utf8", "binary" };
 
 static void die(const char *what)
 {
@@ -55,21 +70,94 @@ static long now_ns(void)
 	return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-/* l4log's host-call counter, from the fdinfo of `fd` (an open /dev/l4log). */
-static long host_calls(int fd)
+/* xorshift64*, as the test programs have it. */
+static uint64_t prng_state = 0x6c346c6f67;
+
+static uint64_t prng(void)
+{
+	prng_state ^= prng_state >> 12;
+	prng_state ^= prng_state << 25;
+	prng_state ^= prng_state >> 27;
+	return prng_state * 0x2545F4914F6CDD1DULL;
+}
+
+/* Whether a write size ends at `at` (its last byte is made a newline). */
+static int ends_a_write(size_t at, char **sizes, int count)
+{
+	for (int i = 0; i < count; i++)
+		if (strtoul(sizes[i], NULL, 0) - 1 == at)
+			return 1;
+	return 0;
+}
+
+/*
+ * `size` bytes of text of `kind`. Lines of text are 30 to 126 bytes long;
+ * utf8 lines mix ASCII with 2-, 3- and 4-byte characters (about half the
+ * bytes), never across the last byte of a write size, which becomes '\n'.
+ */
+static char *make_text(enum kind kind, size_t size, char **sizes, int count)
+{
+	static const char *const words[] = { "caf\xc3\xa9", "na\xc3\xafve", "Gr\xc3\xb6\xc3\x9f" "e",
+					     "\xe6\x9d\xb1\xe4\xba\xac", "\xd0\xbb\xd0\xbe\xd0\xb3",
+					     "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xce\xb1\xce\xb2\xce\xb3",
+					     "ok", "log", "request", "=", "42" };
+	static const char ascii[] = "abcdefghijklmnopqrstuvwxyz0123456789 :=/[]-.,";
+	char *buf = malloc(size);
+	size_t at = 0, line_end = 29 + prng() % 91;
+
+	if (!buf)
+		die("malloc");
+	while (at < size) {
+		if (kind == BINARY) {
+			buf[at++] = (char)prng();
+			continue;
+		}
+		if (at >= line_end) {
+			buf[at++] = '\n';
+			line_end = at + 29 + prng() % 91;
+			continue;
+		}
+		if (kind == UTF8 && prng() % 2) {
+			const char *word = words[prng() % (sizeof(words) / sizeof(words[0]))];
+			size_t len = strlen(word), i;
+
+			for (i = 0; i < len && at + i < size && !ends_a_write(at + i, sizes, count); i++)
+				;
+			if (i == len) {
+				memcpy(buf + at, word, len);
+				at += len;
+				continue;
+			}
+		}
+		buf[at++] = ascii[prng() % (sizeof(ascii) - 1)];
+	}
+	return buf;
+}
+
+/* l4log's counters, from the fdinfo of `fd` (an open /dev/l4log). */
+static void host_counters(int fd, long *calls, long *bytes)
 {
 	char path[64], line[128];
-	long calls = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = fopen(path, "r");
 	if (!f)
 		die(path);
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, "l4log-host-calls: %ld", &calls);
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "l4log-host-calls: %ld", calls);
+		sscanf(line, "l4log-host-bytes: %ld", bytes);
+	}
 	fclose(f);
-	return calls;
+}
+
+static void set_escape(int on)
+{
+	int fd = open(ESCAPE_PARAM, O_WRONLY);
+
+	if (fd < 0 || write(fd, on ? "Y" : "N", 1) != 1)
+		die(ESCAPE_PARAM);
+	close(fd);
 }
 
 static void write_all(int fd, const char *buf, size_t size)
@@ -102,35 +190,142 @@ static void raw_write(const char *buf, size_t size)
 	}
 }
 
-static void measure(const char *path, const char *buf, size_t size, int round)
-{
-	int fd = -1, is_raw = !strcmp(path, "raw");
-	long calls0 = -1, calls = -1, start, elapsed;
-	long writes = 0;
+struct result {
+	long writes, ns, calls, bytes;
+};
 
-	if (!is_raw) {
-		fd = open(!strcmp(path, "l4log") ? "/dev/l4log" : "/dev/null", O_WRONLY);
-		if (fd < 0)
-			die(path);
-	}
-	if (!strcmp(path, "l4log"))
-		calls0 = host_calls(fd);
+/* Writes `size` bytes of `buf` to `path` (/dev/l4log or /dev/null) until the time is up. */
+static struct result measure_device(const char *path, const char *buf, size_t size)
+{
+	struct result r = { 0, 0, -1, -1 };
+	long calls0 = 0, bytes0 = 0, start;
+	int fd = open(path, O_WRONLY), l4log = !strcmp(path, "/dev/l4log");
+
+	if (fd < 0)
+		die(path);
+	if (l4log)
+		host_counters(fd, &calls0, &bytes0);
 	start = now_ns();
 	do {
-		if (is_raw) {
-			raw_write(buf, size);
-		} else {
-			write_all(fd, buf, size);
-		}
-		writes++;
-		elapsed = now_ns() - start;
-	} while (elapsed < min_ns || writes < 3);
-	if (calls0 >= 0)
-		calls = host_calls(fd) - calls0;
-	if (fd >= 0)
-		close(fd);
-	printf("bench,%s,%zu,%d,%ld,%ld,%ld\n", path, size, round, writes, elapsed, calls);
+		write_all(fd, buf, size);
+		r.writes++;
+		r.ns = now_ns() - start;
+	} while (r.ns < min_ns || r.writes < 3);
+	if (l4log) {
+		host_counters(fd, &r.calls, &r.bytes);
+		r.calls -= calls0;
+		r.bytes -= bytes0;
+	}
+	close(fd);
+	return r;
+}
+
+/* Sends `bytes` bytes per write through the raw channel until the time is up. */
+static struct result measure_raw(const char *buf, size_t bytes)
+{
+	struct result r = { 0, 0, -1, (long)bytes };
+	long start = now_ns();
+
+	do {
+		raw_write(buf, bytes);
+		r.writes++;
+		r.ns = now_ns() - start;
+	} while (r.ns < min_ns || r.writes < 3);
+	return r;
+}
+
+static void report(const char *path, enum kind kind, size_t size, int round, struct result r)
+{
+	printf("bench,%s,%s,%zu,%d,%ld,%ld,%ld,%ld\n", path, kind_names[kind], size, round, r.writes, r.ns,
+	       r.calls, r.bytes);
 	fflush(stdout);
+}
+
+/* A buffer of at least `bytes` bytes for the raw channel: `text` repeated. */
+static const char *raw_buffer(const char *text, size_t size, size_t bytes)
+{
+	static char *buf;
+	static size_t capacity;
+
+	if (bytes <= size)
+		return text;
+	if (bytes > capacity) {
+		free(buf);
+		buf = malloc(bytes);
+		if (!buf)
+			die("malloc");
+		capacity = bytes;
+	}
+	for (size_t at = 0; at < bytes; at += size)
+		memcpy(buf + at, text, bytes - at < size ? bytes - at : size);
+	return buf;
+}
+
+/* One round of one size and kind: l4log with escaping on and off, /dev/null, the raw channel. */
+static void measure_all(char *text, enum kind kind, size_t size, int round)
+{
+	int raw = raw_port >= 0 || raw_fd >= 0;
+	char saved = text[size - 1];
+	struct result on, off;
+
+	/* Each write ends a line, as a logging program's would. */
+	if (kind != BINARY)
+		text[size - 1] = '\n';
+	/*
+	 * A first measurement after a change of size or kind runs slower (on uml, about 10 us
+	 * per 64 KiB write while the host's reader catches up): a warm-up write phase, not
+	 * counted, then on first in even rounds and off first in odd ones.
+	 */
+	set_escape(round % 2 == 0);
+	measure_device("/dev/l4log", text, size);
+	for (int i = 0; i < 2; i++) {
+		int escape = (i + round) % 2 == 0;
+
+		set_escape(escape);
+		if (escape)
+			on = measure_device("/dev/l4log", text, size);
+		else
+			off = measure_device("/dev/l4log", text, size);
+	}
+	report("on", kind, size, round, on);
+	report("off", kind, size, round, off);
+	report("null", kind, size, round, measure_device("/dev/null", text, size));
+	if (raw) {
+		size_t on_bytes = (size_t)(on.bytes / on.writes);
+
+		report("raw-on", kind, size, round, measure_raw(raw_buffer(text, size, on_bytes), on_bytes));
+		report("raw-off", kind, size, round, measure_raw(text, size));
+	}
+	text[size - 1] = saved;
+}
+
+/* --raw-plan: the raw channel alone, for the paths, kinds, sizes and bytes a guest run had. */
+static void run_raw_plan(void)
+{
+	char path[16], kind[16];
+	size_t size, bytes, max = 0;
+	FILE *f = fopen(raw_plan, "r");
+	char *buf;
+
+	if (!f)
+		die(raw_plan);
+	while (fscanf(f, "%15s %15s %zu %zu", path, kind, &size, &bytes) == 4)
+		if (bytes > max)
+			max = bytes;
+	buf = malloc(max + 1);
+	if (!buf)
+		die("malloc");
+	memset(buf, 'r', max + 1);
+	for (int round = 0; round < rounds; round++) {
+		rewind(f);
+		while (fscanf(f, "%15s %15s %zu %zu", path, kind, &size, &bytes) == 4) {
+			struct result r = measure_raw(buf, bytes);
+
+			printf("bench,%s,%s,%zu,%d,%ld,%ld,-1,%ld\n", path, kind, size, round, r.writes, r.ns,
+			       r.bytes);
+		}
+	}
+	fclose(f);
 }
 
 static long meminfo_kib(const char *key)
@@ -216,7 +411,7 @@ static void memory(size_t mib)
 static void usage(void)
 {
 	fprintf(stderr, "usage: l4log-bench [--rounds N] [--min-ms MS] [--chunk B] "
-			"[--raw-port P | --raw-fd FD [--no-device]] SIZE... | --memory MIB\n");
+			"[--raw-port P | --raw-fd FD [--raw-plan FILE]] [--kind K] SIZE... | --memory MIB\n");
 	exit(2);
 }
 
@@ -228,8 +423,9 @@ static void parse_options(int argc, char **argv)
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "raw-port", required_argument, NULL, 'p' },
 		{ "raw-fd", required_argument, NULL, 'f' },
-		{ "no-device", no_argument, NULL, 'n' },
+		{ "raw-plan", required_argument, NULL, 'P' },
 		{ "memory", required_argument, NULL, 'M' },
+		{ "kind", required_argument, NULL, 'k' },
 		{ 0 },
 	};
 	int opt;
@@ -241,21 +437,32 @@ static void parse_options(int argc, char **argv)
 		case 'c': chunk = strtoul(optarg, NULL, 0); break;
 		case 'p': raw_port = strtol(optarg, NULL, 0); break;
 		case 'f': raw_fd = atoi(optarg); break;
-		case 'n': device = 0; break;
+		case 'P': raw_plan = optarg; break;
+		case 'k':
+			for (int kind = 0; kind < KINDS; kind++)
+				if (!strcmp(optarg, kind_names[kind]))
+					only_kind = kind;
+			if (only_kind < 0)
+				usage();
+			break;
 		case 'M': memory(strtoul(optarg, NULL, 0)); exit(0);
 		default: usage();
 		}
 	}
-	if (optind >= argc || chunk == 0 || rounds < 1)
+	if (chunk == 0 || rounds < 1 || (raw_plan ? raw_fd < 0 : optind >= argc))
 		usage();
 }
 
 int main(int argc, char **argv)
 {
 	size_t max = 0;
-	char *buf;
+	char *texts[KINDS];
 
 	parse_options(argc, argv);
+	if (raw_plan) {
+		run_raw_plan();
+		return 0;
+	}
 #if defined(__x86_64__)
 	if (raw_port >= 0 && ioperm(raw_port, 1, 1) < 0)
 		die("ioperm");
@@ -268,25 +475,13 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if (strtoul(argv[i], NULL, 0) > max)
 			max = strtoul(argv[i], NULL, 0);
-	buf = malloc(max);
-	if (!buf)
-		die("malloc");
-	for (size_t i = 0; i < max; i++)
-		buf[i] = 'a' + i % 26;
+	for (int kind = 0; kind < KINDS; kind++)
+		texts[kind] = make_text(kind, max, argv + optind, argc - optind);
 	for (int round = 0; round < rounds; round++)
-		for (int i = optind; i < argc; i++) {
-			size_t size = strtoul(argv[i], NULL, 0);
-			char saved = buf[size - 1];
-
-			/* Each write is one line, as a logging program's would be. */
-			buf[size - 1] = '\n';
-			if (device) {
-				measure("l4log", buf, size, round);
-				measure("null", buf, size, round);
-			}
-			if (raw_port >= 0 || raw_fd >= 0)
-				measure("raw", buf, size, round);
-			buf[size - 1] = saved;
-		}
+		for (int i = optind; i < argc; i++)
+			for (int kind = 0; kind < KINDS; kind++)
+				if (only_kind < 0 || kind == only_kind)
+					measure_all(texts[kind], kind, strtoul(argv[i], NULL, 0), round);
+	set_escape(1);
 	return 0;
 }

@@ -32,15 +32,16 @@ impl Emitter {
         })
     }
 
-    /// Sends `text` to `host`, in order, escaped when `escape` is set. Stops at the first
-    /// failed host call.
+    /// Sends `text` to `host`, in order, escaped when `escape` is set (its first `plain` bytes
+    /// are known to pass unchanged). Stops at the first failed host call.
     pub(crate) fn emit(
         &mut self,
         host: &HostLog,
         text: &[u8],
+        plain: usize,
         escape: bool,
     ) -> Result<(), EmitError> {
-        let mut escaper = Escaper::new(if escape { text } else { &[] });
+        let mut escaper = Escaper::new(if escape { text } else { &[] }, plain);
         if !escape || escaper.is_verbatim() {
             // Nothing to change: sent from where it is, in the same host calls as escaped text.
             return host.write(text).map_err(|failed| EmitError {

@@ -46,14 +46,15 @@ pub(crate) struct Filled {
 }
 
 impl<'a> Escaper<'a> {
-    /// An escaper of `input`, which it has already looked at up to the first byte to escape.
-    pub(crate) fn new(input: &'a [u8]) -> Self {
+    /// An escaper of `input`, which it has already looked at up to the first byte to escape;
+    /// `plain` bytes at its start are known to pass unchanged (printable ASCII, newline, tab).
+    pub(crate) fn new(input: &'a [u8], plain: usize) -> Self {
         let mut escaper = Self {
             rest: input,
             verbatim: 0,
             to_escape: 0,
         };
-        escaper.classify();
+        (escaper.verbatim, escaper.to_escape) = scan(input, plain);
         escaper
     }
 
@@ -103,22 +104,26 @@ impl<'a> Escaper<'a> {
     fn advance(&mut self, count: usize) {
         self.rest = &self.rest[count..];
         if self.verbatim == 0 && self.to_escape == 0 {
-            self.classify();
+            match self.rest.first() {
+                // Escaped on its own whatever follows: no need to look further (binary data).
+                Some(&byte) if is_escaped_alone(byte) => self.to_escape = 1,
+                _ => self.classify(),
+            }
         }
     }
 
     /// Measures the text at the start of `rest` that passes and the bytes to escape after it.
     fn classify(&mut self) {
-        (self.verbatim, self.to_escape) = scan(self.rest);
+        (self.verbatim, self.to_escape) = scan(self.rest, 0);
     }
 }
 
 /// How many bytes at the start of `input` pass unchanged, and how many bytes after those form
 /// the sequence to escape there (0 at the end of the input): 1 for a C0 control or DEL, 2 for
 /// a C1 control, the length of an invalid UTF-8 sequence, or the rest of the input when it
-/// ends in an unfinished character.
-fn scan(input: &[u8]) -> (usize, usize) {
-    let mut at = 0;
+/// ends in an unfinished character. The first `plain` bytes are known to pass unchanged.
+fn scan(input: &[u8], plain: usize) -> (usize, usize) {
+    let mut at = plain.min(input.len());
     loop {
         at = plain_words_end(input, at);
         let Some(&byte) = input.get(at) else {
@@ -126,15 +131,17 @@ fn scan(input: &[u8]) -> (usize, usize) {
         };
         match byte {
             b'\n' | b'\t' | 0x20..=0x7e => at += 1,
-            0..=0x1f | 0x7f => return (at, 1),
-            _ => match utf8_sequence(&input[at..]) {
-                // U+0080 to U+009F are 0xc2 0x80 to 0xc2 0x9f in UTF-8.
-                Sequence::Char(2) if byte == 0xc2 && input[at + 1] <= 0x9f => return (at, 2),
-                Sequence::Char(len) => at += len,
-                Sequence::Invalid(len) => return (at, len),
-            },
+            _ if is_escaped_alone(byte) => return (at, 1),
+            _ => return utf8_scan(input, at),
         }
     }
+}
+
+/// Whether `byte` is a sequence to escape of one byte, whatever follows it: C0 controls but
+/// newline and tab, DEL, and bytes that start no UTF-8 character (continuation bytes, the
+/// leads of overlong forms, 0xf5 and above).
+fn is_escaped_alone(byte: u8) -> bool {
+    matches!(byte, 0..=0x08 | 0x0b..=0x1f | 0x7f | 0x80..=0xc1 | 0xf5..=0xff)
 }
 
 /// Where the plain text (printable ASCII, newline, tab) from `at` on first has a byte that is
@@ -150,43 +157,73 @@ fn plain_words_end(input: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// The UTF-8 sequence at the start of a text.
-#[derive(Debug, PartialEq, Eq)]
-enum Sequence {
-    /// A valid character of this many bytes.
-    Char(usize),
-    /// Not a character: this many bytes, as `core::str::Utf8Error::error_len` counts them, or
-    /// all of them when they are the start of a character that the text ends before.
-    Invalid(usize),
+/// [`scan`] from `at` (a byte >= 0x80) on, where the text is no longer all ASCII: UTF-8 is
+/// validated in windows that grow from [`FIRST_WINDOW`] bytes, so that a stop soon after `at`
+/// costs little, and each window's valid text is searched for controls.
+fn utf8_scan(input: &[u8], mut at: usize) -> (usize, usize) {
+    let mut window = FIRST_WINDOW;
+    while at < input.len() {
+        let end = input.len().min(at + window);
+        let valid = match core::str::from_utf8(&input[at..end]) {
+            Ok(_) => end - at,
+            // Up to a character that is invalid, or cut by the end of the window.
+            Err(error) if error.valid_up_to() > 0 => error.valid_up_to(),
+            // A whole window holds at least one whole character: this is an invalid sequence,
+            // or an unfinished character at the end of the input.
+            Err(error) => return (at, error.error_len().unwrap_or(input.len() - at)),
+        };
+        if let Some((start, len)) = first_control(&input[at..at + valid]) {
+            return (at + start, len);
+        }
+        at += valid;
+        window *= 2;
+    }
+    (at, 0)
 }
 
-/// The sequence at the start of `bytes` (which starts with a byte >= 0x80), checked as
-/// `core::str::from_utf8` checks it: no overlong forms, no surrogates, nothing above U+10FFFF.
-fn utf8_sequence(bytes: &[u8]) -> Sequence {
-    let (len, second) = match bytes[0] {
-        0xc2..=0xdf => (2, 0x80..=0xbf),
-        0xe0 => (3, 0xa0..=0xbf),
-        0xe1..=0xec | 0xee..=0xef => (3, 0x80..=0xbf),
-        0xed => (3, 0x80..=0x9f),
-        0xf0 => (4, 0x90..=0xbf),
-        0xf1..=0xf3 => (4, 0x80..=0xbf),
-        0xf4 => (4, 0x80..=0x8f),
-        _ => return Sequence::Invalid(1),
-    };
-    for at in 1..len {
-        let Some(&byte) = bytes.get(at) else {
-            return Sequence::Invalid(bytes.len());
+/// The first window of [`utf8_scan`]: a few characters.
+const FIRST_WINDOW: usize = 16;
+
+// A window must hold a whole character, four bytes at most.
+const _: () = assert!(FIRST_WINDOW >= 4);
+
+/// Where the first control character of the valid UTF-8 `text` starts and how many bytes it
+/// has, newline and tab excepted: C0 and DEL (1 byte), C1 (U+0080 to U+009F: 0xc2 and a
+/// byte up to 0x9f).
+fn first_control(text: &[u8]) -> Option<(usize, usize)> {
+    let mut at = 0;
+    while at < text.len() {
+        let Some((word, _)) = words::split_word(&text[at..]) else {
+            // Fewer than a word's bytes left.
+            if let Some(found) = control_at(text, at) {
+                return Some(found);
+            }
+            at += 1;
+            continue;
         };
-        let continues = if at == 1 {
-            second.contains(&byte)
-        } else {
-            (0x80..=0xbf).contains(&byte)
-        };
-        if !continues {
-            return Sequence::Invalid(at);
+        let suspects = words::control_or_c2(word);
+        if suspects == 0 {
+            at += WORD_BYTES;
+            continue;
         }
+        let suspect = at + words::first_marked(suspects);
+        if let Some(found) = control_at(text, suspect) {
+            return Some(found);
+        }
+        at = suspect + 1;
     }
-    Sequence::Char(len)
+    None
+}
+
+/// The control character that starts at `at` in the valid UTF-8 `text`, if one does: its
+/// start and length.
+fn control_at(text: &[u8], at: usize) -> Option<(usize, usize)> {
+    match text[at] {
+        b'\n' | b'\t' => None,
+        0..=0x1f | 0x7f => Some((at, 1)),
+        0xc2 if matches!(text.get(at + 1), Some(0x80..=0x9f)) => Some((at, 2)),
+        _ => None,
+    }
 }
 
 /// How many bytes at the end of `bytes` are the beginning of a UTF-8 character that is not

@@ -150,8 +150,8 @@ impl OpenFile {
         // Short only at a fault in user memory.
         let copied = iov.copy_from_iter(&mut line.spare()[..room]);
         self.log.throttle.release_unused(granted - copied);
-        line.commit(copied);
         let escape = params::escape();
+        line.commit(copied, escape);
         let step = Step {
             copied,
             faulted: copied < room,
@@ -160,10 +160,7 @@ impl OpenFile {
         if ready.len == 0 {
             return Ok(step);
         }
-        match self
-            .log
-            .emit(&line.held()[..ready.len], ready.lines, escape)
-        {
+        match self.log.emit(&line.held()[..ready.len], ready, escape) {
             Ok(()) => {
                 line.consume(ready.len);
                 Ok(step)
@@ -190,7 +187,7 @@ impl OpenFile {
             return;
         }
         // A failure is counted in `l4log-host-errors`; a close cannot report it.
-        let _ = self.log.emit(line.held(), line.lines(), params::escape());
+        let _ = self.log.emit(line.held(), line.all(), params::escape());
         line.truncate(0);
     }
 }

@@ -33,6 +33,7 @@ mod words;
 use emit::{EmitError, Emitter};
 use file::OpenFile;
 use l4bridge::HostLog;
+use lines::Ready;
 use throttle::Throttle;
 
 module! {
@@ -100,12 +101,15 @@ impl L4Log {
         }? Error))
     }
 
-    /// Sends `text`, which has `lines` newlines, to the host at once: no other file's text
-    /// comes between its bytes. Escaped when `escape` is set.
-    pub(crate) fn emit(&self, text: &[u8], lines: usize, escape: bool) -> Result<(), EmitError> {
-        let sent = self.emitter.lock().emit(&self.host, text, escape);
+    /// Sends `text`, the held bytes that `ready` describes, to the host at once: no other
+    /// file's text comes between its bytes. Escaped when `escape` is set.
+    pub(crate) fn emit(&self, text: &[u8], ready: Ready, escape: bool) -> Result<(), EmitError> {
+        let sent = self
+            .emitter
+            .lock()
+            .emit(&self.host, text, ready.plain, escape);
         let lines_sent = match &sent {
-            Ok(()) => lines,
+            Ok(()) => ready.lines,
             Err(failed) => words::newlines(&text[..failed.consumed]).count,
         };
         Counts::add(&self.counts.lines, lines_sent);

@@ -26,13 +26,17 @@ const _: () = assert!(LINE_MAX >= MAX_CHUNK && LINE_MAX <= PAGE_BYTES);
 ///
 /// # Invariants
 ///
-/// `len <= LINE_MAX`, and `newlines` are the [`Newlines`] of the held bytes.
+/// `len <= LINE_MAX`; `newlines` are the [`Newlines`] of the held bytes; the first
+/// `plain_end <= len` held bytes are printable ASCII or newlines.
 pub(crate) struct LineBuffer {
     /// Allocated on its own: a page-sized slab object.
     bytes: KBox<[u8; LINE_MAX]>,
     len: usize,
     /// Found as bytes arrive, so that each byte is looked at once for its line end.
     newlines: Newlines,
+    /// Found in the same pass, while escaping is on, so that the escaper need not look at
+    /// plain text again.
+    plain_end: usize,
 }
 
 /// The held bytes that are ready for the host.
@@ -42,6 +46,8 @@ pub(crate) struct Ready {
     pub(crate) len: usize,
     /// How many newlines they have.
     pub(crate) lines: usize,
+    /// How many of them, from the oldest, are known to be printable ASCII or newlines.
+    pub(crate) plain: usize,
 }
 
 impl LineBuffer {
@@ -51,6 +57,7 @@ impl LineBuffer {
             bytes: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
             len: 0,
             newlines: Newlines::default(),
+            plain_end: 0,
         })
     }
 
@@ -59,13 +66,20 @@ impl LineBuffer {
         &mut self.bytes[self.len..]
     }
 
-    /// Holds the first `count` bytes of [`Self::spare`] as well.
-    pub(crate) fn commit(&mut self, count: usize) {
-        let end = (self.len + count).min(LINE_MAX);
-        let new = words::newlines(&self.bytes[self.len..end]);
+    /// Holds the first `count` bytes of [`Self::spare`] as well, looking for their line ends
+    /// and, with `find_plain`, for where plain text ends.
+    pub(crate) fn commit(&mut self, count: usize, find_plain: bool) {
+        let start = self.len;
+        let end = (start + count).min(LINE_MAX);
+        // Plain text is followed only while it goes on from the oldest held byte.
+        let find_plain = find_plain && self.plain_end == start;
+        let (new, plain) = words::scan_lines(&self.bytes[start..end], find_plain);
         if new.count > 0 {
             self.newlines.count += new.count;
-            self.newlines.end_of_last = self.len + new.end_of_last;
+            self.newlines.end_of_last = start + new.end_of_last;
+        }
+        if find_plain {
+            self.plain_end = start + plain;
         }
         self.len = end;
     }
@@ -80,9 +94,13 @@ impl LineBuffer {
         self.len == 0
     }
 
-    /// How many newlines the held bytes have.
-    pub(crate) fn lines(&self) -> usize {
-        self.newlines.count
+    /// All the held bytes, as if ready: for the close, which sends the rest of the line.
+    pub(crate) fn all(&self) -> Ready {
+        Ready {
+            len: self.len,
+            lines: self.newlines.count,
+            plain: self.plain_end,
+        }
     }
 
     /// The held bytes that are ready for the host: every complete line; when the buffer is
@@ -96,7 +114,11 @@ impl LineBuffer {
             (false, true, false) => LINE_MAX,
             (false, true, true) => LINE_MAX - escape::unfinished_char_len(self.held()),
         };
-        Ready { len, lines: count }
+        Ready {
+            len,
+            lines: count,
+            plain: self.plain_end.min(len),
+        }
     }
 
     /// Drops the first `count` held bytes (they went to the host).
@@ -104,6 +126,7 @@ impl LineBuffer {
         let count = count.min(self.len);
         self.bytes.copy_within(count..self.len, 0);
         self.len -= count;
+        self.plain_end = self.plain_end.saturating_sub(count);
         self.newlines = if count >= self.newlines.end_of_last {
             Newlines::default()
         } else {
@@ -115,6 +138,7 @@ impl LineBuffer {
     /// Drops all held bytes after the first `len`.
     pub(crate) fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+        self.plain_end = self.plain_end.min(len);
         if self.newlines.end_of_last > self.len {
             self.newlines = words::newlines(self.held());
         }

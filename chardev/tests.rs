@@ -17,7 +17,7 @@ mod kunit {
     /// `input` as the host sees it with escaping on.
     fn escaped(input: &[u8]) -> KVec<u8> {
         let mut out = KVec::new();
-        let mut escaper = Escaper::new(input);
+        let mut escaper = Escaper::new(input, 0);
         let mut chunk = [0; 16];
         while !escaper.is_done() {
             let Filled { written, .. } = escaper.fill(&mut chunk);
@@ -27,10 +27,14 @@ mod kunit {
         out
     }
 
+    fn ready(len: usize, lines: usize, plain: usize) -> Ready {
+        Ready { len, lines, plain }
+    }
+
     fn line_buffer(content: &[u8]) -> LineBuffer {
         let mut line = LineBuffer::new().unwrap();
         line.spare()[..content.len()].copy_from_slice(content);
-        line.commit(content.len());
+        line.commit(content.len(), true);
         line
     }
 
@@ -81,13 +85,13 @@ mod kunit {
 
     #[test]
     fn complete_lines_are_ready_and_the_rest_waits() {
-        assert_eq!(line_buffer(b"").ready(true), Ready { len: 0, lines: 0 });
+        assert_eq!(line_buffer(b"").ready(true), ready(0, 0, 0));
         assert_eq!(line_buffer(b"no end yet").ready(true).len, 0);
         let mut line = line_buffer(b"one\ntwo\nthr");
-        assert_eq!(line.ready(true), Ready { len: 8, lines: 2 });
+        assert_eq!(line.ready(true), ready(8, 2, 8));
         line.consume(8);
         assert_eq!(line.held(), b"thr");
-        assert_eq!(line.lines(), 0);
+        assert_eq!(line.all().lines, 0);
         line.truncate(1);
         assert_eq!(line.held(), b"t");
     }
@@ -96,27 +100,40 @@ mod kunit {
     fn lines_are_counted_as_bytes_arrive_and_after_a_failed_send() {
         let mut line = line_buffer(b"a\nb");
         line.spare()[..4].copy_from_slice(b"\nc\nd");
-        line.commit(4);
-        assert_eq!(line.ready(false), Ready { len: 6, lines: 3 });
+        line.commit(4, true);
+        assert_eq!(line.ready(false), ready(6, 3, 6));
         // A send that got only "a\n" through: "b\nc\n" and "d" stay, two lines of them.
         line.consume(2);
-        assert_eq!(line.ready(false), Ready { len: 4, lines: 2 });
+        assert_eq!(line.ready(false), ready(4, 2, 4));
         line.truncate(2);
-        assert_eq!(line.ready(false), Ready { len: 2, lines: 1 });
+        assert_eq!(line.ready(false), ready(2, 1, 2));
         line.truncate(1);
-        assert_eq!(line.ready(false), Ready { len: 0, lines: 0 });
+        assert_eq!(line.ready(false), ready(0, 0, 0));
+    }
+
+    #[test]
+    fn plain_text_is_found_in_the_same_pass_while_escaping_is_on() {
+        // Up to the first byte that is not printable ASCII or newline (a tab is left to the
+        // escaper).
+        assert_eq!(line_buffer(b"ok go\x1bno\n").ready(true), ready(9, 1, 5));
+        assert_eq!(line_buffer(b"ok\tgo\n").ready(true), ready(6, 1, 2));
+        assert_eq!(
+            line_buffer("caf\u{e9}\n".as_bytes()).ready(true),
+            ready(6, 1, 3)
+        );
+        // Not looked for with escaping off, nor after text that was not looked at.
+        let mut line = LineBuffer::new().unwrap();
+        line.spare()[..3].copy_from_slice(b"ab\n");
+        line.commit(3, false);
+        line.spare()[..3].copy_from_slice(b"cd\n");
+        line.commit(3, true);
+        assert_eq!(line.ready(true), ready(6, 2, 0));
     }
 
     #[test]
     fn a_full_buffer_without_newline_goes_whole() {
         let mut line = line_buffer(&[b'x'; LINE_MAX]);
-        assert_eq!(
-            line.ready(true),
-            Ready {
-                len: LINE_MAX,
-                lines: 0
-            }
-        );
+        assert_eq!(line.ready(true), ready(LINE_MAX, 0, LINE_MAX));
         assert!(line.spare().is_empty());
         // With escaping, an unfinished character at the end waits for the next piece.
         let mut content = [b'x'; LINE_MAX];

@@ -38,14 +38,29 @@ pub(crate) fn equal_to(word: Word, byte: u8) -> Word {
 /// The bytes of `word` that are not plain text: other than printable ASCII (0x20 to 0x7e),
 /// newline and tab.
 pub(crate) fn not_plain(word: Word) -> Word {
+    let suspects = not_plain_or_newline(word);
+    if suspects == 0 {
+        return 0;
+    }
+    suspects & !(equal_to(word, b'\n') | equal_to(word, b'\t'))
+}
+
+/// The bytes of `word` that are not printable ASCII: below 0x20 (newline and tab too), 0x7f,
+/// and 0x80 and above.
+fn not_plain_or_newline(word: Word) -> Word {
     let low = word & LOW7;
     // Below 0x20: no carry out of `low + 0x60`. 0x7f: a carry out of `low + 0x01`. 0x80 and
     // above: the high bit of `word`.
-    let suspect = (!(low + splat(0x60)) | (low + splat(0x01)) | word) & HIGH;
-    if suspect == 0 {
-        return 0;
-    }
-    suspect & !(equal_to(word, b'\n') | equal_to(word, b'\t'))
+    (!(low + splat(0x60)) | (low + splat(0x01)) | word) & HIGH
+}
+
+/// The bytes of `word` that may start a control character in UTF-8 text: those below 0x20
+/// (newline and tab too), 0x7f, and 0xc2 (the lead byte of U+0080 to U+00BF, the C1 controls
+/// among them).
+pub(crate) fn control_or_c2(word: Word) -> Word {
+    let low = word & LOW7;
+    let ascii = !word & HIGH;
+    ((!(low + splat(0x60)) | (low + splat(0x01))) & ascii) | equal_to(word, 0xc2)
 }
 
 /// The index of the first byte that `mask` (as made above) marks.
@@ -75,14 +90,28 @@ pub(crate) struct Newlines {
 
 /// The [`Newlines`] of `bytes`, in one pass.
 pub(crate) fn newlines(bytes: &[u8]) -> Newlines {
+    scan_lines(bytes, false).0
+}
+
+/// The [`Newlines`] of `bytes` and, with `plain`, how many bytes at their start are plain
+/// text in the narrow sense of printable ASCII and newline (0 without `plain`), in one pass.
+pub(crate) fn scan_lines(bytes: &[u8], plain: bool) -> (Newlines, usize) {
     let mut found = Newlines::default();
+    // Where plain text was seen to end; `None` while it goes on.
+    let mut plain_end = if plain { None } else { Some(0) };
     let mut rest = bytes;
     let mut at = 0;
     while let Some((word, after)) = split_word(rest) {
-        let mask = equal_to(word, b'\n');
-        if mask != 0 {
-            found.count += count_marked(mask);
-            found.end_of_last = at + last_marked(mask) + 1;
+        let newlines = equal_to(word, b'\n');
+        if newlines != 0 {
+            found.count += count_marked(newlines);
+            found.end_of_last = at + last_marked(newlines) + 1;
+        }
+        if plain_end.is_none() {
+            let not_plain = not_plain_or_newline(word) & !newlines;
+            if not_plain != 0 {
+                plain_end = Some(at + first_marked(not_plain));
+            }
         }
         at += WORD_BYTES;
         rest = after;
@@ -92,6 +121,9 @@ pub(crate) fn newlines(bytes: &[u8]) -> Newlines {
             found.count += 1;
             found.end_of_last = at + offset + 1;
         }
+        if plain_end.is_none() && !matches!(byte, b'\n' | 0x20..=0x7e) {
+            plain_end = Some(at + offset);
+        }
     }
-    found
+    (found, plain_end.unwrap_or(bytes.len()))
 }

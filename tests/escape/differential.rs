@@ -5,8 +5,10 @@
 //! `chardev/escape.rs` and `chardev/words.rs`, compiled for the host unchanged, against the
 //! reference escaper (`reference.rs`, the escaper before its fast path): for every generated
 //! input, the host calls of both with escaping on, at the host-call sizes of every transport
-//! (4096 bytes, 488 on L4Linux), must be the same byte for byte, call for call. The line
-//! buffer's newline scan is checked against a plain count on the same inputs.
+//! (4096 bytes, 488 on L4Linux), must be the same byte for byte, call for call, whether the
+//! escaper starts from the beginning or is told where the plain text at the start ends. The
+//! line buffer's one pass (newlines and the end of plain text) is checked against plain
+//! counts on the same inputs.
 //!
 //! Inputs: every length 0..=64 of random bytes, ASCII with sparse controls, valid multi-byte
 //! UTF-8, C1 controls, and invalid sequences, each placed at every offset of a word; inputs
@@ -49,9 +51,10 @@ impl Prng {
     }
 }
 
-/// The host calls the escaper under test makes for `input`, as `chardev/emit.rs` drives it.
-fn chunks(input: &[u8], chunk: usize) -> Vec<Vec<u8>> {
-    let mut escaper = Escaper::new(input);
+/// The host calls the escaper under test makes for `input`, as `chardev/emit.rs` drives it,
+/// told that the first `plain` bytes are plain text.
+fn chunks(input: &[u8], chunk: usize, plain: usize) -> Vec<Vec<u8>> {
+    let mut escaper = Escaper::new(input, plain);
     if escaper.is_verbatim() {
         return input.chunks(chunk).map(<[u8]>::to_vec).collect();
     }
@@ -78,24 +81,32 @@ struct Checker {
 impl Checker {
     fn check(&mut self, input: &[u8]) {
         self.inputs += 1;
-        for chunk in CHUNKS {
-            let want = reference::chunks(input, chunk);
-            let got = chunks(input, chunk);
-            if got != want {
-                fail(input, chunk, &got, &want);
-            }
-        }
-        let newlines = words::newlines(input);
+        // The line buffer's pass, which finds where plain text ends for the escaper.
+        let (newlines, plain) = words::scan_lines(input, true);
         let count = input.iter().filter(|&&byte| byte == b'\n').count();
         let end_of_last = input
             .iter()
             .rposition(|&byte| byte == b'\n')
             .map_or(0, |at| at + 1);
+        let plain_end = input
+            .iter()
+            .position(|&byte| !matches!(byte, b'\n' | 0x20..=0x7e))
+            .unwrap_or(input.len());
         assert_eq!(
-            (newlines.count, newlines.end_of_last),
-            (count, end_of_last),
-            "newlines of {input:02x?}"
+            (newlines.count, newlines.end_of_last, plain),
+            (count, end_of_last, plain_end),
+            "newlines and plain text of {input:02x?}"
         );
+        assert_eq!(newlines, words::newlines(input));
+        for chunk in CHUNKS {
+            let want = reference::chunks(input, chunk);
+            for known_plain in [0, plain] {
+                let got = chunks(input, chunk, known_plain);
+                if got != want {
+                    fail(input, chunk, &got, &want);
+                }
+            }
+        }
     }
 }
 
