@@ -15,9 +15,13 @@
 //!   bytes counted as written are sent, or held as the start of a line that the next write or
 //!   the close sends;
 //! - fewer bytes when user memory faults part way, when a signal arrives (between chunks, or
-//!   while the write waits for the rate limit), when a non-blocking write reaches the rate
-//!   limit, or when the host channel fails: then the bytes counted are the ones the host has
-//!   (or that are held), and the rest is not taken;
+//!   while the write waits for the rate limit), or when a non-blocking write reaches the rate
+//!   limit: then the bytes counted are the ones the host has or that are held, and the rest is
+//!   not taken;
+//! - fewer bytes when the host channel fails: then the bytes counted are the ones of this
+//!   write that the host has, and the rest is not taken (nor held: with escaping off, every
+//!   byte a write counted reaches the host, once). Bytes of earlier writes that were held for
+//!   their line's end stay held, for the next write or the close;
 //! - `EFAULT` when the first byte faults, `ERESTARTSYS` (`EINTR` to the caller unless the
 //!   signal handler restarts the call) when a signal comes before any byte was taken, `EAGAIN`
 //!   when a non-blocking write finds the rate limit reached, the host's error when it fails
@@ -107,9 +111,13 @@ struct Step {
     faulted: bool,
 }
 
-/// A write step that stopped on `error` after `taken` bytes of the step's copy were kept.
+/// A write step that stopped on `error` because the host channel failed.
 struct StepError {
+    /// Bytes of the step's copy that the host got.
     taken: usize,
+    /// Bytes of the write's earlier steps, held for their line's end, that the host did not
+    /// get: no longer counted as written.
+    given_back: usize,
     error: Error,
 }
 
@@ -126,14 +134,18 @@ impl OpenFile {
                 Ok(granted) => granted,
                 Err(error) => return partial(written, error),
             };
-            match self.write_step(iov, granted) {
+            match self.write_step(iov, granted, written) {
                 Ok(Step { copied, faulted }) => {
                     written += copied;
                     if faulted {
                         return partial(written, EFAULT);
                     }
                 }
-                Err(StepError { taken, error }) => return partial(written + taken, error),
+                Err(StepError {
+                    taken,
+                    given_back,
+                    error,
+                }) => return partial(written - given_back + taken, error),
             }
         }
         Ok(written)
@@ -141,7 +153,13 @@ impl OpenFile {
 
     /// Takes up to `granted` bytes from `iov` into the line buffer, as many as fit, and sends
     /// what is ready. Takes fewer than `granted` when user memory faults or the buffer is full.
-    fn write_step(&self, iov: &mut IovIterSource<'_>, granted: usize) -> Result<Step, StepError> {
+    /// `written`: the bytes the write took in its earlier steps.
+    fn write_step(
+        &self,
+        iov: &mut IovIterSource<'_>,
+        granted: usize,
+        written: usize,
+    ) -> Result<Step, StepError> {
         let mut line = self.line.lock();
         // Never full here, so `room > 0`: a step that fills the buffer sends it (a full buffer
         // is always ready), and a failed step keeps only bytes held before it, fewer than fill it.
@@ -166,16 +184,26 @@ impl OpenFile {
                 Ok(step)
             }
             Err(EmitError { consumed, error }) => {
-                // The buffer holds `held` older bytes, then the `copied` new ones. Keep the
-                // older ones the host did not get; give the new ones it did not get back.
+                // The buffer holds bytes of earlier writes, then `own` bytes of this write's
+                // earlier steps, then the `copied` new ones; the host got the first `consumed`.
+                // Keep the earlier writes' bytes it did not get (those writes counted them);
+                // give back this write's bytes it did not get.
+                let own = held.min(written);
+                let older = held - own;
+                let given_back = own - consumed.saturating_sub(older).min(own);
                 let taken = consumed.saturating_sub(held);
-                line.truncate(held.max(consumed));
+                line.truncate(older.max(consumed));
                 line.consume(consumed);
-                // SAFETY: `copied - taken <= copied`, and `copied` bytes were taken from `iov`
-                // by the `copy_from_iter` above.
-                unsafe { iov.revert(copied - taken) };
-                self.log.throttle.release_unused(copied - taken);
-                Err(StepError { taken, error })
+                let returned = given_back + copied - taken;
+                // SAFETY: `returned` is at most `own + copied` bytes, and this write took
+                // `written >= own` bytes from `iov` before this step and `copied` in it.
+                unsafe { iov.revert(returned) };
+                self.log.throttle.release_unused(returned);
+                Err(StepError {
+                    taken,
+                    given_back,
+                    error,
+                })
             }
         }
     }

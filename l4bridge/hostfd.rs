@@ -52,7 +52,15 @@ impl Channel for HostFd {
         let host = HostFd { fd };
         // A zero-length write checks that the descriptor is open for writing.
         host.write_once(&[]).map_err(|err| {
-            pr_err!("host file descriptor {fd} cannot be written: error {err:?}\n");
+            let why = match err {
+                EBADF => ": not open in the UML process",
+                EINVAL => ": not a descriptor to write to",
+                _ => "",
+            };
+            pr_err!(
+                "host file descriptor {fd} cannot be written (host error {}{why})\n",
+                -err.to_errno()
+            );
             ENODEV
         })?;
         Ok(host)

@@ -122,8 +122,8 @@ int l4log_apply_node_access(struct miscdevice *misc)
 		return -ENOMEM;
 	err = set_node_access(path, misc->this_device->devt, mode, gid);
 	if (err)
-		pr_err("l4log: cannot give %s mode %#o and group %u (error %d); is devtmpfs mounted on /dev?\n",
-		       path, mode, group, err);
+		pr_err("l4log: cannot give %s mode %#o and group %u (error %d)%s\n", path, mode, group, err,
+		       err == -ENOENT ? "; is devtmpfs mounted on /dev?" : "");
 	kfree(path);
 	return err;
 }

@@ -368,9 +368,13 @@ class L4ConsoleWatcher(threading.Thread):
 
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
-               nonblocking_host_log=False, insmod_extra=""):
+               nonblocking_host_log=False, insmod_extra="", host_fds=()):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
-    l4linux the boot set of scripts/l4)."""
+    l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
+    that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
+    the caller keeps and closes them."""
+    if host_fds and target != "uml":
+        raise ValueError("host descriptors are for the uml target")
     kernel_dir = Path(kernel_dir)
     l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
@@ -398,7 +402,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
         start = reader.started = time.monotonic()
         boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout,
-                                       reader.done if l4 else None)
+                                       reader.done if l4 else None, host_fds)
         boot.seconds = time.monotonic() - start
     finally:
         for fd in fds.values():
@@ -408,7 +412,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     return boot
 
 
-def run_guest(cmdline, fds, interactive, timeout, done=None):
+def run_guest(cmdline, fds, interactive, timeout, done=None, host_fds=()):
     """Runs the guest to its end; False when it had to be killed after `timeout` seconds.
     `done`: an event that says the guest finished though its VM keeps running (l4linux)."""
     stdin = None if interactive else subprocess.DEVNULL
@@ -416,7 +420,7 @@ def run_guest(cmdline, fds, interactive, timeout, done=None):
     console = fds.get("console")
     deadline = None if interactive else time.monotonic() + timeout
     with subprocess.Popen(cmdline, stdin=stdin, stdout=console, stderr=console,
-                          pass_fds=tuple(fds.values()), start_new_session=not interactive) as guest:
+                          pass_fds=(*fds.values(), *host_fds), start_new_session=not interactive) as guest:
         try:
             return wait_guest(guest, interactive, deadline, done)
         finally:

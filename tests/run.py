@@ -16,6 +16,7 @@ non-zero when anything failed.
 import argparse
 import codecs
 import collections
+import fcntl
 import os
 import random
 import re
@@ -23,6 +24,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -60,6 +64,19 @@ ADVERSARIAL = [
 # On L4Linux (no debug kernel) the adversarial cases run on its normal kernel, in one boot,
 # all but the 64 MiB write (17 minutes through the emulated serial console under TCG).
 L4_ADVERSARIAL = [name for name in ADVERSARIAL if name != "adv_64mib_write_flat_memory"]
+# The fault-injection boot of each debug kernel: its parts, in order (tests/guest/l4log-faults.c).
+FAULT_PARTS = ["insmod_default", "insmod_mode_group", "open", "write", "close", "kmemleak"]
+MODULE = "/lib/modules/l4log.ko"
+BOOT_ARGS = "$(cat /l4log-run/insmod-args)"
+DEBUGFS = "/sys/kernel/debug"
+# Reports the kernel makes about an allocation that failed (warn_alloc), with a stack dump: what
+# fault injection asks for, so each may account for one "Call Trace".
+ALLOCATION_FAILURE = re.compile(r"page allocation failure|vmalloc error|allocation failed")
+# The host-channel failure boot (uml): bytes the host side reads before its reader goes away,
+# and the size of the filesystem that fills.
+PIPE_READ_FIRST = 256 << 10
+FULL_FS_BYTES = 256 << 10
+HOST_LINE = 64
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection"
                             r"|KASAN|possible recursive locking|circular locking|inconsistent lock state")
 # ramdisk/init writes this to the kernel log just before it loads l4log.ko.
@@ -121,6 +138,43 @@ def after_insmod(dmesg):
     return (after, before) if mark else (dmesg, "")
 
 
+def host_stream(size):
+    """The first `size` bytes of the stream l4log-faults writes in its host case."""
+    lines = (size + HOST_LINE - 1) // HOST_LINE
+    return "".join(f"l4log-host {i * HOST_LINE:010d} ".ljust(HOST_LINE - 1, ".") + "\n"
+                   for i in range(lines)).encode()[:size]
+
+
+class PipeReader(threading.Thread):
+    """The host side of a pipe channel: reads `first` bytes, then stops reading; once the pipe is
+    full (the writer blocked: nothing moves for a while) it notes the unread bytes and closes its
+    end, so that the writer's next write fails with EPIPE."""
+
+    def __init__(self, fd, first):
+        super().__init__(daemon=True)
+        self.fd, self.first = fd, first
+        self.data, self.unread, self.error = b"", 0, None
+
+    def run(self):
+        try:
+            while len(self.data) < self.first:
+                chunk = os.read(self.fd, self.first - len(self.data))
+                if not chunk:
+                    raise RuntimeError(f"the writer closed the pipe after {len(self.data)} bytes")
+                self.data += chunk
+            last, still = -1, 0
+            while still < 5:
+                time.sleep(0.1)
+                now = int.from_bytes(fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"), "little")
+                still = still + 1 if now == last else 0
+                last = now
+            self.unread = last
+        except Exception as err:  # reported by the case
+            self.error = err
+        finally:
+            os.close(self.fd)
+
+
 class Failure(Exception):
     pass
 
@@ -176,6 +230,8 @@ class Suite:
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
         self._built = {}
         self._adversarial = {}  # target -> the parts of its adversarial boot
+        self._faults = {}  # target -> the parts of its fault-injection boot
+        self._host_failures = None  # the parts of the host-channel failure boot (uml)
         self.target = None
         self.debug = False
 
@@ -191,7 +247,7 @@ class Suite:
             if not extra.exists():
                 extra.mkdir(parents=True)
                 shutil.copy(REPO / "tests/guest/host-calls.sh", extra)
-                for program in ("l4log-test", "l4log-adversary", "l4log-signals"):
+                for program in ("l4log-test", "l4log-adversary", "l4log-signals", "l4log-faults"):
                     subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
                                     str(extra / program), str(REPO / f"tests/guest/{program}.c")],
                                    check=True)
@@ -664,6 +720,247 @@ class Suite:
             verify(host, lines)
         return run_case
 
+    # -- fault injection (debug kernels) ----------------------------------------------------------
+    #
+    # One boot per debug kernel: tests/guest/l4log-faults.c fails the 1st, 2nd, ... allocation of
+    # insmod (default and non-default mode/group), open, write and close through
+    # /proc/thread-self/fail-nth, then l4log is unloaded and kmemleak scans.
+
+    def fault_boot(self):
+        if self.target in self._faults:
+            return self._faults[self.target]
+        steps = {
+            "insmod_default": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS}"',
+            "insmod_mode_group": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS} mode=0620 group=5"',
+            "open": f"insmod {MODULE} {BOOT_ARGS} && ./l4log-faults open",
+            "write": "./l4log-faults write",
+            "close": "./l4log-faults close",
+            # Leaks: unloaded first (module frames then show as bare addresses), objects older
+            # than kmemleak's 5 s only, two scans.
+            "kmemleak": (f"rmmod l4log && sleep 6 && echo scan >{DEBUGFS}/kmemleak && "
+                         f"echo scan >{DEBUGFS}/kmemleak && sed 's/^/l4log-leak: /' {DEBUGFS}/kmemleak"),
+        }
+        script = [f"mount -t debugfs debugfs {DEBUGFS} 2>/dev/null; ./l4log-faults setup && "
+                  f"echo clear >{DEBUGFS}/kmemleak && rmmod l4log || exit 1"]
+        for name in FAULT_PARTS:
+            script += [f"echo 'l4log-fault-begin: {name}'; echo '<7>l4log-kmsg-case: {name}' >/dev/kmsg",
+                       f"( {steps[name]} ); echo \"l4log-fault-status: {name} $?\""]
+        kernel_dir, module, extra = self.built()
+        b = guest.boot_guest(self.target, kernel_dir, module, "command", "\n".join(script), str(extra),
+                             quiet=True, timeout=1800)
+        b.debug = self.debug
+        b.fault_injection = True
+        self.boots.append(b)
+        self._faults[self.target] = b
+        return b
+
+    @staticmethod
+    def part(b, name, begin="l4log-fault-begin", status="l4log-fault-status"):
+        """The console text, exit status and kernel log of the part `name` of a boot."""
+        console = b.console.read_text(errors="replace").replace("\r", "")
+        text = console.split(f"{begin}: {name}\n", 1)[-1].split(f"{begin}: ", 1)[0]
+        found = re.search(rf"^{status}: {name} (\d+)$", text, re.M)
+        after, _ = after_insmod(b.dmesg)
+        kernel_log = after.split(f"l4log-kmsg-case: {name}\n", 1)[-1].split("l4log-kmsg-case: ", 1)[0]
+        return text, int(found[1]) if found else None, kernel_log
+
+    @staticmethod
+    def fault_trouble(kernel_log):
+        """Reports in a fault case's kernel log, but for the allocation failures it asked for."""
+        trouble = [line for line in kernel_trouble(kernel_log) if "Call Trace" not in line]
+        traces = kernel_log.count("Call Trace")
+        if traces > len(ALLOCATION_FAILURE.findall(kernel_log)):
+            trouble.append(f"{traces} stack dumps, not all after an allocation failure report")
+        return trouble
+
+    def fault(self, name):
+        """The fault-injection part `name`, checked."""
+        def run_case():
+            b = self.fault_boot()
+            check(not b.timed_out, f"guest timed out; console: {b.console}")
+            check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
+            text, status, kernel_log = self.part(b, name)
+            check(status is not None, f"{name} did not finish; console: {b.console}")
+            for line in text.splitlines():
+                if line.startswith("l4log-fault: ") and "FAILED" not in line:
+                    print(f"# {line[len('l4log-fault: '):]}")
+            check(status == 0, f"{name} exited {status}; its console:\n{text[-2500:]}")
+            trouble = self.fault_trouble(kernel_log)
+            check(not trouble, f"{b.run_dir}: kernel log during {name} reports trouble:\n" + "\n".join(trouble[:40]))
+            getattr(self, f"fault_{name}")(b, text)
+        return run_case
+
+    @staticmethod
+    def fault_points(text, call):
+        found = re.search(rf"^l4log-fault: {call} points=(\d+) errors=(\S*)$", text, re.M)
+        check(found, f"no injection point count for {call}")
+        errors = dict(e.split(":") for e in found[2].split(",") if e)
+        return int(found[1]), errors
+
+    def fault_insmod_default(self, b, text):
+        points, errors = self.fault_points(text, "insmod")
+        check(points > 0, "insmod had no allocation to fail")
+        check(set(errors) <= {"ENOMEM"}, f"insmod failed with other errors than ENOMEM: {errors}")
+
+    def fault_insmod_mode_group(self, b, text):
+        points, errors = self.fault_points(text, "insmod")
+        default, _ = self.fault_points(self.part(b, "insmod_default")[0], "insmod")
+        check(set(errors) <= {"ENOMEM"}, f"insmod failed with other errors than ENOMEM: {errors}")
+        # Setting the node's mode and group allocates too (the path, its lookup).
+        check(points > default, f"{points} injection points with mode and group, {default} without")
+
+    def fault_open(self, b, text):
+        points, errors = self.fault_points(text, "open")
+        # l4log's own: its line buffer and the open file's state, after the VFS's.
+        check(points >= 2, f"open had {points} allocations to fail")
+        check(set(errors) <= {"ENOMEM"}, f"open failed with other errors than ENOMEM: {errors}")
+
+    def fault_write(self, b, text):
+        points, errors = self.fault_points(text, "write")
+        check(points == 0 and not errors, f"write allocated: {points} injection points, errors {errors}")
+        self.fault_host_text(b)
+
+    def fault_close(self, b, text):
+        points, errors = self.fault_points(text, "close")
+        check(not errors, f"close failed: {errors}")
+        self.fault_host_text(b)
+
+    @staticmethod
+    def fault_host_text(b):
+        """The host log of the fault boot: the write part's lines, then the close part's texts,
+        each exactly once."""
+        console = b.console.read_text(errors="replace")
+        lines = re.search(r"^l4log-fault: write lines=(\d+)$", console, re.M)
+        texts = re.search(r"^l4log-fault: close texts=(\d+)$", console, re.M)
+        check(lines and texts, "the write and close parts did not report what they sent")
+        want = "".join(f"w{i}\n" for i in range(1, int(lines[1]) + 1))
+        want += "".join(f"c{i}" for i in range(1, int(texts[1]) + 1))
+        check_bytes(b.host_log.read_bytes(), want.encode())
+
+    def fault_kmemleak(self, b, text):
+        report = "\n".join(line[len("l4log-leak: "):] for line in text.splitlines()
+                           if line.startswith("l4log-leak: "))
+        leaks = re.split(r"(?m)^(?=unreferenced object)", report)[1:]
+        mine = [leak for leak in leaks if self.leak_of_l4log(leak)]
+        others = collections.Counter(re.search(r'comm "([^"]*)", pid (\d+)', leak)[0] for leak in leaks
+                                     if leak not in mine)
+        for where, count in others.items():
+            print(f"# note: {count} unreferenced objects not of l4log's, allocated by {where}")
+        print(f"# kmemleak: {len(leaks)} unreferenced objects, {len(mine)} of l4log's")
+        check(not mine, "kmemleak reports objects l4log allocated:\n" + "".join(mine)[:4000])
+
+    @staticmethod
+    def leak_of_l4log(leak):
+        """Whether a kmemleak report is of an object l4log allocated. With a backtrace: a frame
+        of l4log's, named, or an address no symbol covers any more (l4log.ko is unloaded when
+        kmemleak reports). Without one (UML saves none): allocated by a process, not during
+        the boot (swapper) or by a kernel thread."""
+        frames = [line.strip() for line in leak.split("backtrace", 1)[-1].splitlines()[1:] if line.strip()]
+        if frames:
+            return any("l4log" in frame or re.fullmatch(r"(\[<[0-9a-f]+>\] )?0x[0-9a-f]+", frame)
+                       for frame in frames)
+        comm, pid = re.search(r'comm "([^"]*)", pid (\d+)', leak).groups()
+        return int(pid) > 1 and not re.match(r"(kworker|ksoftirqd|kthreadd|rcu|migration|swapper)", comm)
+
+    # -- host channel failures (uml) -----------------------------------------------------------------
+    #
+    # One boot of the uml debug kernel with two more host descriptors: a pipe whose reader goes
+    # away mid-write (EPIPE) and a file on a small tmpfs that fills (ENOSPC). l4log is loaded on
+    # each in turn (escaping off) and written to until a write fails; then it is loaded on a
+    # descriptor that is not open.
+
+    def host_failure_boot(self):
+        if self._host_failures is not None:
+            return self._host_failures
+        kernel_dir, module, extra = self.built()
+        full = self.work / "full"
+        full.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_FS_BYTES}", "l4log-full", str(full)], check=True)
+        read_end, write_end = os.pipe()
+        file_fd = os.open(full / "host-file", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        closed_fd = 999  # far above the descriptors UML opens
+        steps = {
+            "epipe": f"./l4log-faults host {write_end} {MODULE}",
+            "enospc": f"./l4log-faults host {file_fd} {MODULE}",
+            "closed_fd": (f"rmmod l4log; insmod {MODULE} host_channel={closed_fd}; echo \"l4log-fault: insmod $?\"; "
+                          f"[ ! -e /dev/l4log ] && [ ! -e /sys/module/l4log ] && insmod {MODULE} {BOOT_ARGS} && "
+                          "echo again >/dev/l4log"),
+        }
+        script = []
+        for name, cmd in steps.items():
+            script += [f"echo 'l4log-host-begin: {name}'; echo '<7>l4log-kmsg-case: {name}' >/dev/kmsg",
+                       f"( {cmd} ); echo \"l4log-host-status: {name} $?\""]
+        reader = PipeReader(read_end, PIPE_READ_FIRST)
+        reader.start()
+        try:
+            b = guest.boot_guest(self.target, kernel_dir, module, "command", "\n".join(script), str(extra),
+                                 quiet=True, timeout=600, host_fds=(write_end, file_fd))
+        finally:
+            os.close(write_end)
+            os.close(file_fd)
+            reader.join(timeout=10)
+            file_bytes = (full / "host-file").read_bytes()
+            subprocess.run(["umount", str(full)], check=True)
+        b.debug = self.debug
+        self.boots.append(b)
+        self._host_failures = {"boot": b, "epipe": reader, "enospc": file_bytes, "closed_fd": closed_fd}
+        return self._host_failures
+
+    def host_failure(self, name):
+        def run_case():
+            parts = self.host_failure_boot()
+            b = parts["boot"]
+            check(not b.timed_out, f"guest timed out; console: {b.console}")
+            text, status, kernel_log = self.part(b, name, "l4log-host-begin", "l4log-host-status")
+            check(status is not None, f"{name} did not finish; console: {b.console}")
+            for line in text.splitlines():
+                if line.startswith("l4log-fault: ") and "FAILED" not in line:
+                    print(f"# {line[len('l4log-fault: '):]}")
+            check(status == 0, f"{name} exited {status}; its console:\n{text[-2500:]}")
+            trouble = kernel_trouble(kernel_log)
+            check(not trouble, f"{b.run_dir}: kernel log during {name} reports trouble:\n" + "\n".join(trouble[:40]))
+            getattr(self, f"host_{name}")(parts, text, kernel_log)
+        return run_case
+
+    @staticmethod
+    def host_written(text, errno):
+        """What the host case's writes returned, checked against l4log's counters."""
+        found = re.search(r"^l4log-fault: host returned=(\d+) short=(\d+) errors=(\d+) errno=(\S+) "
+                          r"host-errors=(\d+) host-bytes=(\d+)$", text, re.M)
+        check(found, "the host case did not report its writes")
+        returned, short, errors, got_errno, host_errors, host_bytes = found.groups()
+        check(got_errno == errno, f"the failed writes returned {got_errno}, not {errno}")
+        check(int(errors) >= 3, f"{errors} writes failed outright after the channel broke; 3 or more expected")
+        # Each write that stopped early made exactly one failed host call.
+        check(int(host_errors) == int(short) + int(errors),
+              f"l4log-host-errors counted {host_errors} failed host calls for {short} short and {errors} failed writes")
+        check(int(host_bytes) == int(returned),
+              f"l4log-host-bytes counted {host_bytes} bytes; the writes returned {returned}")
+        return int(returned)
+
+    def host_epipe(self, parts, text, kernel_log):
+        returned = self.host_written(text, "EPIPE")
+        reader = parts["epipe"]
+        check(reader.error is None, f"the pipe's reader: {reader.error}")
+        check_bytes(reader.data, host_stream(len(reader.data)), "what the pipe's reader read")
+        # Bytes in the pipe when its reader went away reached the host too; nobody read them.
+        check(returned == len(reader.data) + reader.unread,
+              f"the writes returned {returned} bytes; the pipe took {len(reader.data)} read + "
+              f"{reader.unread} unread")
+
+    def host_enospc(self, parts, text, kernel_log):
+        returned = self.host_written(text, "ENOSPC")
+        data = parts["enospc"]
+        check(len(data) == FULL_FS_BYTES, f"the file on the {FULL_FS_BYTES}-byte filesystem has {len(data)} bytes")
+        check_bytes(data, host_stream(returned), "the file on the full filesystem")
+
+    def host_closed_fd(self, parts, text, kernel_log):
+        status = re.search(r"^l4log-fault: insmod (\d+)$", text, re.M)
+        check(status and status[1] != "0", f"insmod with host_channel={parts['closed_fd']} (not open) did not fail")
+        message = (f"host file descriptor {parts['closed_fd']} cannot be written (host error 9: not open in "
+                   "the UML process)")
+        check(message in kernel_log, f"no '{message}' in the kernel log:\n{kernel_log[-1500:]}")
+
     def kunit(self):
         # Every #[test] of the KUnit suites must be reported passed by kunit.py.
         wanted = set()
@@ -693,7 +990,7 @@ class Suite:
             check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
             after, before = after_insmod(b.dmesg)
             checked = after if self.debug else b.dmesg
-            trouble = kernel_trouble(checked)
+            trouble = (self.fault_trouble if getattr(b, "fault_injection", False) else kernel_trouble)(checked)
             check(not trouble, f"{b.run_dir}: kernel log reports trouble:\n" + "\n".join(trouble[:40]))
             for line in kernel_trouble(before):
                 before_insmod[re.sub(r"^\[[ 0-9.]+\] ", "", line)] += 1
@@ -732,11 +1029,15 @@ class Suite:
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
+        cases += [(f"uml_debug_host_{name}", self.on("uml", self.host_failure(name), debug=True))
+                  for name in ("epipe", "enospc", "closed_fd")]
         cases += [("l4linux_boot", self.on("l4linux", self.l4linux_boot))]
         cases += [(f"l4linux_{name}", self.on("l4linux", self.adversarial(name))) for name in L4_ADVERSARIAL]
         for target in DEBUG_TARGETS:
             cases += [(f"{target}_debug_{name}", self.on(target, self.adversarial(name), debug=True))
                       for name in ADVERSARIAL]
+            cases += [(f"{target}_debug_fault_{name}", self.on(target, self.fault(name), debug=True))
+                      for name in FAULT_PARTS]
             cases += [(f"{target}_debug_kernel_log_clean", self.on(target, self.kernel_log_clean, debug=True))]
         selected = [c for c in cases if not self.only or c[0].startswith(self.only)]
         print("KTAP version 1")
