@@ -76,7 +76,7 @@ ALLOCATION_FAILURE = re.compile(r"page allocation failure|vmalloc error|allocati
 # and the size of the filesystem that fills.
 PIPE_READ_FIRST = 256 << 10
 FULL_FS_BYTES = 256 << 10
-HOST_LINE = 64
+HOST_LINE = 100  # as in l4log-faults.c: lines that write steps of 4096 bytes end inside
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection"
                             r"|KASAN|possible recursive locking|circular locking|inconsistent lock state")
 # ramdisk/init writes this to the kernel log just before it loads l4log.ko.

@@ -25,8 +25,8 @@
  *
  * Texts sent to the host: the write case sends "w<N>\n" for N = 1, 2, ...;
  * the close case "c<N>" for N = 1, 2, ... (no newline: the close sends it);
- * the host case the stream of 64-byte lines "l4log-host <offset, 10
- * digits> " padded with '.' to 63 bytes and a newline.
+ * the host case the stream of 100-byte lines "l4log-host <offset, 10
+ * digits> " padded with '.' to 99 bytes and a newline.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,7 +45,8 @@
 #define FAIL_NTH "/proc/thread-self/fail-nth"
 /* No call of l4log's needs more; a loop that reaches this is a failure. */
 #define MAX_POINTS 4000
-#define HOST_LINE 64
+/* Not a divisor of the line buffer's size: write steps end inside lines. */
+#define HOST_LINE 100
 
 static int failures;
 static int fail_nth_fd = -1;
