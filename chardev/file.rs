@@ -184,24 +184,17 @@ impl OpenFile {
                 Ok(step)
             }
             Err(EmitError { consumed, error }) => {
-                // The buffer holds bytes of earlier writes, then `own` bytes of this write's
-                // earlier steps, then the `copied` new ones; the host got the first `consumed`.
-                // Keep the earlier writes' bytes it did not get (those writes counted them);
-                // give back this write's bytes it did not get.
-                let own = held.min(written);
-                let older = held - own;
-                let given_back = own - consumed.saturating_sub(older).min(own);
-                let taken = consumed.saturating_sub(held);
-                line.truncate(older.max(consumed));
-                line.consume(consumed);
-                let returned = given_back + copied - taken;
-                // SAFETY: `returned` is at most `own + copied` bytes, and this write took
-                // `written >= own` bytes from `iov` before this step and `copied` in it.
+                // Of the bytes held before this step, the last `held.min(written)` are this
+                // write's own.
+                let settled = line.settle_failed_send(held, held.min(written), consumed);
+                let returned = settled.returned();
+                // SAFETY: `returned` is at most `held.min(written) + copied` bytes, and this write
+                // took `written` bytes from `iov` before this step and `copied` in it.
                 unsafe { iov.revert(returned) };
                 self.log.throttle.release_unused(returned);
                 Err(StepError {
-                    taken,
-                    given_back,
+                    taken: settled.taken,
+                    given_back: settled.given_back,
                     error,
                 })
             }

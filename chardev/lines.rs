@@ -39,6 +39,24 @@ pub(crate) struct LineBuffer {
     plain_end: usize,
 }
 
+/// What a failed send left of a write step: see [`LineBuffer::settle_failed_send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settled {
+    /// Bytes of the write's earlier steps that the host did not get.
+    pub(crate) given_back: usize,
+    /// Bytes of the step's copy that the host got.
+    pub(crate) taken: usize,
+    /// Bytes the step copied.
+    pub(crate) copied: usize,
+}
+
+impl Settled {
+    /// The bytes the write no longer takes: to go back to where they came from.
+    pub(crate) fn returned(&self) -> usize {
+        self.given_back + self.copied - self.taken
+    }
+}
+
 /// The held bytes that are ready for the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ready {
@@ -133,6 +151,29 @@ impl LineBuffer {
             // Only after a failed send: some of the lines are still held.
             words::newlines(self.held())
         };
+    }
+
+    /// Settles a send that failed after the host got the first `consumed` held bytes, in a
+    /// write step that found `before_step` bytes held (of which the last `own` were taken by
+    /// the same write's earlier steps) and added the rest. Drops what the host got; keeps the
+    /// bytes of earlier writes it did not get, which those writes counted; drops the write's own
+    /// bytes it did not get, which the write gives back.
+    pub(crate) fn settle_failed_send(
+        &mut self,
+        before_step: usize,
+        own: usize,
+        consumed: usize,
+    ) -> Settled {
+        let older = before_step - own;
+        let copied = self.len - before_step;
+        let settled = Settled {
+            given_back: own - consumed.saturating_sub(older).min(own),
+            taken: consumed.saturating_sub(before_step).min(copied),
+            copied,
+        };
+        self.truncate(older.max(consumed));
+        self.consume(consumed);
+        settled
     }
 
     /// Drops all held bytes after the first `len`.

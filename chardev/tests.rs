@@ -131,6 +131,22 @@ mod kunit {
     }
 
     #[test]
+    fn a_failed_send_gives_back_the_writes_own_unsent_bytes() {
+        // "xx" held for earlier writes, "BB" by this write's earlier steps, "CCC\n" copied now;
+        // the host got the first `consumed` bytes. Returns given back, taken, returned.
+        let settle = |consumed, still_held: &[u8]| {
+            let mut line = line_buffer(b"xxBBCCC\n");
+            let settled = line.settle_failed_send(4, 2, consumed);
+            assert_eq!(line.held(), still_held);
+            (settled.given_back, settled.taken, settled.returned())
+        };
+        assert_eq!(settle(1, b"x"), (2, 0, 6));
+        assert_eq!(settle(3, b""), (1, 0, 5));
+        assert_eq!(settle(6, b""), (0, 2, 2));
+        assert_eq!(settle(8, b""), (0, 4, 0));
+    }
+
+    #[test]
     fn a_full_buffer_without_newline_goes_whole() {
         let mut line = line_buffer(&[b'x'; LINE_MAX]);
         assert_eq!(line.ready(true), ready(LINE_MAX, 0, LINE_MAX));
