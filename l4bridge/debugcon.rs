@@ -43,11 +43,13 @@ impl Channel for DebugCon {
                 EINVAL
             })?,
         };
-        // SAFETY: `request_region` only records a claim in the I/O port resource tree; the name
-        // is a static string, so it outlives the claim.
-        let claim = unsafe { bindings::request_region(port.into(), 1, c"l4log".as_char_ptr()) };
-        if claim.is_null() {
-            pr_err!("I/O port {port:#x} is claimed by another driver (see /proc/ioports)\n");
+        // `request_region` fails the same way when another driver holds the port and when it
+        // has no memory for the claim's record: a second try tells a passing shortage apart.
+        if !claim_port(port) && !claim_port(port) {
+            pr_err!(
+                "I/O port {port:#x} cannot be claimed: another driver holds it (see /proc/ioports), \
+                 or memory ran out\n"
+            );
             return Err(EBUSY);
         }
         // INVARIANT: the port was claimed just above.
@@ -80,6 +82,14 @@ impl Channel for DebugCon {
         }
         Ok(())
     }
+}
+
+/// Claims `port` for l4log in the I/O port resource tree; whether that worked.
+fn claim_port(port: u16) -> bool {
+    // SAFETY: `request_region` only records a claim in the I/O port resource tree; the name is a
+    // static string, so it outlives the claim.
+    let claim = unsafe { bindings::request_region(port.into(), 1, c"l4log".as_char_ptr()) };
+    !claim.is_null()
 }
 
 impl DebugCon {
