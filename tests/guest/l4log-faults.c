@@ -191,8 +191,12 @@ static void insmod_case(const char *path, const char *args)
 		err = errno;
 		hit = fired();
 		if (ret == 0) {
-			if (!exists(DEVICE))
+			struct stat node;
+
+			if (stat(DEVICE, &node) != 0)
 				failed("insmod (allocation %d failed: %d) loaded l4log without " DEVICE, n, hit);
+			else if (!hit)
+				printf("l4log-fault: insmod node mode=%o gid=%u\n", node.st_mode & 07777, node.st_gid);
 			if (unload() != 0)
 				failed("rmmod after insmod (allocation %d failed: %d): %s", n, hit, strerror(errno));
 			if (!hit)
