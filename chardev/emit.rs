@@ -41,13 +41,13 @@ impl Emitter {
         plain: usize,
         escape: bool,
     ) -> Result<(), EmitError> {
-        let mut escaper = Escaper::new(if escape { text } else { &[] }, plain);
-        if !escape || escaper.is_verbatim() {
-            // Nothing to change: sent from where it is, in the same host calls as escaped text.
-            return host.write(text).map_err(|failed| EmitError {
-                consumed: failed.sent,
-                error: failed.error,
-            });
+        if !escape {
+            return send_unchanged(host, text);
+        }
+        let mut escaper = Escaper::new(text, plain);
+        if escaper.is_verbatim() {
+            // Nothing to change: sent from where it is, in the host calls escaping would make.
+            return send_unchanged(host, text);
         }
         let mut sent = 0;
         while !escaper.is_done() {
@@ -61,6 +61,14 @@ impl Emitter {
         }
         Ok(())
     }
+}
+
+/// Sends `text` to `host` as it is.
+fn send_unchanged(host: &HostLog, text: &[u8]) -> Result<(), EmitError> {
+    host.write(text).map_err(|failed| EmitError {
+        consumed: failed.sent,
+        error: failed.error,
+    })
 }
 
 // An escaped byte must fit in one host call.

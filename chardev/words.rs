@@ -38,7 +38,7 @@ pub(crate) fn equal_to(word: Word, byte: u8) -> Word {
 /// The bytes of `word` that are not plain text: other than printable ASCII (0x20 to 0x7e),
 /// newline and tab.
 pub(crate) fn not_plain(word: Word) -> Word {
-    let suspects = not_plain_or_newline(word);
+    let suspects = not_printable(word);
     if suspects == 0 {
         return 0;
     }
@@ -47,7 +47,7 @@ pub(crate) fn not_plain(word: Word) -> Word {
 
 /// The bytes of `word` that are not printable ASCII: below 0x20 (newline and tab too), 0x7f,
 /// and 0x80 and above.
-fn not_plain_or_newline(word: Word) -> Word {
+fn not_printable(word: Word) -> Word {
     let low = word & LOW7;
     // Below 0x20: no carry out of `low + 0x60`. 0x7f: a carry out of `low + 0x01`. 0x80 and
     // above: the high bit of `word`.
@@ -69,7 +69,7 @@ pub(crate) fn first_marked(mask: Word) -> usize {
     (mask.trailing_zeros() / 8) as usize
 }
 
-/// The index of the last byte that `mask` marks.
+/// The index of the last byte that `mask` (not 0) marks.
 pub(crate) fn last_marked(mask: Word) -> usize {
     WORD_BYTES - 1 - (mask.leading_zeros() / 8) as usize
 }
@@ -108,7 +108,7 @@ pub(crate) fn scan_lines(bytes: &[u8], plain: bool) -> (Newlines, usize) {
             found.end_of_last = at + last_marked(newlines) + 1;
         }
         if plain_end.is_none() {
-            let not_plain = not_plain_or_newline(word) & !newlines;
+            let not_plain = not_printable(word) & !newlines;
             if not_plain != 0 {
                 plain_end = Some(at + first_marked(not_plain));
             }
