@@ -145,14 +145,19 @@ def per_round(rows, path, kind, size):
     return {r["round"]: r for r in rows if r["path"] == path and r["kind"] == kind and r["size"] == size}
 
 
-def ns_per_write(r):
-    return r["ns"] / r["writes"]
+def ns_per_write(runs):
+    """Nanoseconds per write of each round of `runs`, by round."""
+    return {k: r["ns"] / r["writes"] for k, r in runs.items()}
 
 
-def same_round(a, b, fn):
-    """Median over rounds of fn(a's row, b's row), each pair from the same round."""
-    values = [fn(a[k], b[k]) for k in a if k in b]
+def same_round(a, b):
+    """Median over rounds of a / b, each pair from the same round (times: b's speed against a's)."""
+    values = [a[k] / b[k] for k in a if k in b]
     return statistics.median(values) if values else None
+
+
+def median_us(ns):
+    return statistics.median(ns.values()) / 1000 if ns else None
 
 
 def summarize(target, rows):
@@ -160,22 +165,21 @@ def summarize(target, rows):
     out = []
     for size in SIZES[target]:
         for kind in KINDS:
-            on, off, null, raw_on, raw_off = (per_round(rows, path, kind, size)
-                                              for path in ("on", "off", "null", "raw-on", "raw-off"))
+            runs = {path: per_round(rows, path, kind, size) for path in ("on", "off", "null", "raw-on", "raw-off")}
+            ns = {path: ns_per_write(r) for path, r in runs.items()}
             s = {"target": target, "kind": kind, "size": size}
-            for name, runs in (("on", on), ("off", off), ("null", null)):
-                s[f"{name}_us"] = statistics.median(ns_per_write(r) for r in runs.values()) / 1000
-            s["on_vs_off"] = same_round(on, off, lambda a, b: ns_per_write(b) / ns_per_write(a))
-            for mode, dev, raw in (("on", on, raw_on), ("off", off, raw_off)):
-                floors = {k: {"ns": ns_per_write(null[k]) + ns_per_write(raw[k]), "writes": 1}
-                          for k in null if k in raw}
-                s[f"{mode}_floor_us"] = (statistics.median(f["ns"] for f in floors.values()) / 1000
-                                         if floors else None)
-                s[f"{mode}_vs_floor"] = same_round(dev, floors, lambda a, b: ns_per_write(b) / ns_per_write(a))
-                s[f"{mode}_raw_us"] = (statistics.median(ns_per_write(r) for r in raw.values()) / 1000
-                                       if raw else None)
-                s[f"{mode}_calls"] = max(r["host_calls"] / r["writes"] for r in dev.values())
-                s[f"{mode}_bytes"] = statistics.median(r["host_bytes"] / r["writes"] for r in dev.values())
+            for name in ("on", "off", "null"):
+                s[f"{name}_us"] = median_us(ns[name])
+            s["on_vs_off"] = same_round(ns["off"], ns["on"])
+            for mode in ("on", "off"):
+                raw = ns[f"raw-{mode}"]
+                floor = {k: ns["null"][k] + raw[k] for k in ns["null"] if k in raw}
+                s[f"{mode}_floor_us"] = median_us(floor)
+                s[f"{mode}_vs_floor"] = same_round(floor, ns[mode])
+                s[f"{mode}_raw_us"] = median_us(raw)
+                dev = runs[mode].values()
+                s[f"{mode}_calls"] = max(r["host_calls"] / r["writes"] for r in dev)
+                s[f"{mode}_bytes"] = statistics.median(r["host_bytes"] / r["writes"] for r in dev)
             s["calls_bound"] = calls_bound(target, size) if kind != "binary" else None
             out.append(s)
     return out

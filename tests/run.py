@@ -695,10 +695,8 @@ class Suite:
         for name in names:
             end = f"\n@@l4log-case-end {name} {token}@@\n".encode()
             segment, found, host = host.partition(end)
-            kernel_log = after.split(f"l4log-kmsg-case: {name}\n", 1)[-1].split("l4log-kmsg-case: ", 1)[0]
-            text = console.split(f"l4log-case-begin: {name}\n", 1)[-1].split("l4log-case-begin: ", 1)[0]
-            status = re.search(rf"^l4log-case-status: {name} (\d+)$", text, re.M)
-            parts[name] = (found, segment, text, kernel_log, int(status[1]) if status else None, checks[name])
+            text, status, kernel_log = self.part(console, after, name, "l4log-case-begin", "l4log-case-status")
+            parts[name] = (found, segment, text, kernel_log, status, checks[name])
         self._adversarial[self.target] = parts
         return parts
 
@@ -757,14 +755,31 @@ class Suite:
         return b
 
     @staticmethod
-    def part(b, name, begin="l4log-fault-begin", status="l4log-fault-status"):
-        """The console text, exit status and kernel log of the part `name` of a boot."""
-        console = b.console.read_text(errors="replace").replace("\r", "")
+    def part(console, kernel_log, name, begin, status):
+        """The console text, exit status and kernel log of the part `name` of a boot that ran
+        several: `console` is its console, `kernel_log` its kernel log from insmod on. Each part
+        begins with a `BEGIN: name` console line and a `l4log-kmsg-case: name` kernel log line,
+        and reports `STATUS: name N`."""
         text = console.split(f"{begin}: {name}\n", 1)[-1].split(f"{begin}: ", 1)[0]
         found = re.search(rf"^{status}: {name} (\d+)$", text, re.M)
-        after, _ = after_insmod(b.dmesg)
-        kernel_log = after.split(f"l4log-kmsg-case: {name}\n", 1)[-1].split("l4log-kmsg-case: ", 1)[0]
-        return text, int(found[1]) if found else None, kernel_log
+        own_log = kernel_log.split(f"l4log-kmsg-case: {name}\n", 1)[-1].split("l4log-kmsg-case: ", 1)[0]
+        return text, int(found[1]) if found else None, own_log
+
+    def checked_part(self, b, name, begin, status, trouble):
+        """The console text and kernel log of the part `name` of boot `b`, with the checks every
+        such part has: the boot ended, the part finished with status 0, and `trouble` finds
+        nothing in its kernel log. Shows the part's `l4log-fault:` lines."""
+        check(not b.timed_out, f"guest timed out; console: {b.console}")
+        console = b.console.read_text(errors="replace").replace("\r", "")
+        text, code, kernel_log = self.part(console, after_insmod(b.dmesg)[0], name, begin, status)
+        check(code is not None, f"{name} did not finish; console: {b.console}")
+        for line in text.splitlines():
+            if line.startswith("l4log-fault: ") and "FAILED" not in line:
+                print(f"# {line[len('l4log-fault: '):]}")
+        check(code == 0, f"{name} exited {code}; its console:\n{text[-2500:]}")
+        found = trouble(kernel_log)
+        check(not found, f"{b.run_dir}: kernel log during {name} reports trouble:\n" + "\n".join(found[:40]))
+        return text, kernel_log
 
     @staticmethod
     def fault_trouble(kernel_log):
@@ -781,17 +796,10 @@ class Suite:
             b = self.fault_boot()
             check(not b.timed_out, f"guest timed out; console: {b.console}")
             check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
-            text, status, kernel_log = self.part(b, name)
-            check(status is not None, f"{name} did not finish; console: {b.console}")
-            for line in text.splitlines():
-                if line.startswith("l4log-fault: ") and "FAILED" not in line:
-                    print(f"# {line[len('l4log-fault: '):]}")
-            check(status == 0, f"{name} exited {status}; its console:\n{text[-2500:]}")
+            text, _ = self.checked_part(b, name, "l4log-fault-begin", "l4log-fault-status", self.fault_trouble)
             uptimes = [float(t) for t in re.findall(r"^l4log-fault-uptime: ([\d.]+)$", text, re.M)]
             if len(uptimes) == 2:
                 print(f"# {name}: {uptimes[1] - uptimes[0]:.1f} s in the guest")
-            trouble = self.fault_trouble(kernel_log)
-            check(not trouble, f"{b.run_dir}: kernel log during {name} reports trouble:\n" + "\n".join(trouble[:40]))
             getattr(self, f"fault_{name}")(b, text)
         return run_case
 
@@ -915,16 +923,8 @@ class Suite:
     def host_failure(self, name):
         def run_case():
             parts = self.host_failure_boot()
-            b = parts["boot"]
-            check(not b.timed_out, f"guest timed out; console: {b.console}")
-            text, status, kernel_log = self.part(b, name, "l4log-host-begin", "l4log-host-status")
-            check(status is not None, f"{name} did not finish; console: {b.console}")
-            for line in text.splitlines():
-                if line.startswith("l4log-fault: ") and "FAILED" not in line:
-                    print(f"# {line[len('l4log-fault: '):]}")
-            check(status == 0, f"{name} exited {status}; its console:\n{text[-2500:]}")
-            trouble = kernel_trouble(kernel_log)
-            check(not trouble, f"{b.run_dir}: kernel log during {name} reports trouble:\n" + "\n".join(trouble[:40]))
+            text, kernel_log = self.checked_part(parts["boot"], name, "l4log-host-begin", "l4log-host-status",
+                                                 kernel_trouble)
             getattr(self, f"host_{name}")(parts, text, kernel_log)
         return run_case
 

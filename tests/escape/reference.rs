@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The reference escaper: l4log's `chardev/escape.rs` as it was before its word-at-a-time fast
-//! path (commit 5006279), kept unchanged as the oracle of `differential.rs`, with the chunking
-//! of `chardev/emit.rs` of the same commit in `chunks`.
+//! The reference escaper: the escaping part of l4log's `chardev/escape.rs` as it was before its
+//! word-at-a-time fast path (commit 5006279), unchanged, as the oracle of `differential.rs`; and
+//! in `chunks`, the chunking of `chardev/emit.rs` of the same commit.
 //!
 //! Text passes unchanged: newline, tab and every printable character of valid UTF-8. Each byte
 //! of anything else is shown as `\xNN` (lower-case hex): the C0 controls (ESC included, so no
@@ -111,22 +111,6 @@ fn first_control(text: &[u8]) -> Option<(usize, usize)> {
         0xc2 if matches!(text.get(at + 1), Some(0x80..=0x9f)) => Some((at, 2)),
         _ => None,
     })
-}
-
-/// How many bytes at the end of `bytes` are the beginning of a UTF-8 character that is not
-/// finished there (0 to 3): what to hold back when a long line is cut.
-pub(crate) fn unfinished_char_len(bytes: &[u8]) -> usize {
-    let tail_start = bytes.len().saturating_sub(3);
-    let Some(lead) = (tail_start..bytes.len())
-        .rev()
-        .find(|&at| bytes[at] & 0xc0 != 0x80)
-    else {
-        return 0;
-    };
-    match core::str::from_utf8(&bytes[lead..]) {
-        Err(error) if error.error_len().is_none() => bytes.len() - lead,
-        _ => 0,
-    }
 }
 
 /// The host calls the emitter of commit 5006279 made for `input` with escaping on, `chunk`
