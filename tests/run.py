@@ -381,6 +381,65 @@ class Suite:
             raise Skip("L4RE_OBJ not given: no L4Re build to compile against "
                        "(make test L4RE_OBJ=DIR or L4_SRC=DIR)")
 
+    def buildroot_debian_mirror(self):
+        # The build roots' Debian archive comes from apt's sources (scripts/debian-mirror), read
+        # through apt-config with APT_CONFIG pointing at sample files; proxies go to mmdebstrap.
+        etc = self.work / "apt-sample/etc/apt"
+        (etc / "sources.list.d").mkdir(parents=True)
+        (etc / "apt.conf.d").mkdir()
+        config = self.work / "apt-sample/apt.conf"
+        config.write_text(f'Dir::Etc "{etc}";\n')
+        script = str(REPO / "scripts/debian-mirror")
+
+        def mirror(*args, **env):
+            return subprocess.run([script, *args], capture_output=True, text=True,
+                                  env={"PATH": os.environ["PATH"], "APT_CONFIG": str(config), **env})
+
+        def want(expected, what, **env):
+            r = mirror(**env)
+            check(r.returncode == 0 and r.stdout == expected + "\n",
+                  f"{what}: status {r.returncode}, printed {r.stdout!r} {r.stderr!r}, want {expected!r}")
+
+        r = mirror()
+        check(r.returncode == 1 and "set L4LOG_MIRROR" in r.stderr and not r.stdout,
+              f"no sources: status {r.returncode}, printed {r.stdout!r}, message {r.stderr!r}")
+        (etc / "sources.list").write_text(
+            "# security only, source only, another distribution's suite\n"
+            "deb http://security.example/debian-security bookworm-security main\n"
+            "deb-src http://source.example/debian bookworm main\n"
+            "deb http://ubuntu.example/ubuntu jammy main\n"
+            "deb [ arch=amd64 signed-by=/usr/share/keyrings/k.gpg ] http://line.example:3142/debian/ bookworm main\n")
+        want("http://line.example:3142/debian", "one-line sources.list")
+        want("http://override.example/debian", "L4LOG_MIRROR", L4LOG_MIRROR="http://override.example/debian/")
+        (etc / "sources.list").unlink()
+        (etc / "sources.list.d/debian.sources").write_text(
+            "Types: deb\nURIs: http://node.example/node_20.x\nSuites: nodistro\nComponents: main\n\n"
+            "Types: deb\nURIs: http://security.example/debian-security\nSuites: trixie-security\n"
+            "Components: main\n\n"
+            "Types: deb\nURIs: http://off.example/debian\nSuites: trixie\nComponents: main\nEnabled: no\n\n"
+            "# the archive\nTypes: deb-src deb\nURIs: http://deb822.example/debian\n http://second.example/debian\n"
+            "Suites: trixie trixie-updates\nComponents: main contrib\n")
+        want("http://deb822.example/debian", "deb822 .sources")
+        config.write_text(f'Dir::Etc "{etc}";\nAcquire::http::Proxy "http://proxy.example:3128/";\n'
+                          'Acquire::https::Proxy::deb822.example "DIRECT";\n')
+        r = mirror("--aptopts")
+        check(r.stdout.splitlines() == ['Acquire::http::Proxy "http://proxy.example:3128/"',
+                                        'Acquire::https::Proxy::deb822.example "DIRECT"'],
+              f"apt's proxy settings as mmdebstrap options: {r.stdout!r}")
+        # The root's identity follows the mirror, and nothing else of apt's configuration.
+        def root_path(**env):
+            r = subprocess.run([str(REPO / "scripts/buildroot"), "path"], capture_output=True, text=True,
+                               env={"PATH": os.environ["PATH"], "APT_CONFIG": str(config), **env})
+            check(r.returncode == 0, f"buildroot path: {r.stderr}")
+            return r.stdout
+        from_sources = root_path()
+        check(from_sources == root_path(L4LOG_MIRROR="http://deb822.example/debian"),
+              "the same mirror from apt's sources and from L4LOG_MIRROR names two roots")
+        config.write_text(f'Dir::Etc "{etc}";\n')
+        check(from_sources == root_path(), "a proxy setting changed the root's identity")
+        check(from_sources != root_path(L4LOG_MIRROR="http://other.example/debian"),
+              "another mirror names the same root")
+
     # -- end to end -------------------------------------------------------------------------------
 
     def e2e_device_node(self):
@@ -1030,8 +1089,8 @@ class Suite:
             ("e2e_run_interface", self.e2e_run_interface),
             ("kernel_log_clean", self.kernel_log_clean),
         ]
-        cases = [("style_rustfmt", self.style_rustfmt), ("escape_differential", self.escape_differential),
-                 ("l4_compile_check", self.l4_compile_check)]
+        cases = [("style_rustfmt", self.style_rustfmt), ("buildroot_debian_mirror", self.buildroot_debian_mirror),
+                 ("escape_differential", self.escape_differential), ("l4_compile_check", self.l4_compile_check)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
