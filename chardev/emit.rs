@@ -4,7 +4,7 @@
 
 use crate::{
     escape::{Escaper, Filled, ESCAPED_LEN},
-    l4bridge::{HostLog, MAX_CHUNK},
+    l4bridge::{HostLog, Patience, MAX_CHUNK},
 };
 use kernel::prelude::*;
 
@@ -33,26 +33,28 @@ impl Emitter {
     }
 
     /// Sends `text` to `host`, in order, escaped when `escape` is set (its first `plain` bytes
-    /// are known to pass unchanged). Stops at the first failed host call.
+    /// are known to pass unchanged), waiting for a full host channel as `patience` says. Stops
+    /// at the first failed host call.
     pub(crate) fn emit(
         &mut self,
         host: &HostLog,
         text: &[u8],
         plain: usize,
         escape: bool,
+        patience: &mut dyn Patience,
     ) -> Result<(), EmitError> {
         if !escape {
-            return send_unchanged(host, text);
+            return send_unchanged(host, text, patience);
         }
         let mut escaper = Escaper::new(text, plain);
         if escaper.is_verbatim() {
             // Nothing to change: sent from where it is, in the host calls escaping would make.
-            return send_unchanged(host, text);
+            return send_unchanged(host, text, patience);
         }
         let mut sent = 0;
         while !escaper.is_done() {
             let Filled { taken, written } = escaper.fill(&mut self.out[..]);
-            host.write(&self.out[..written])
+            host.write(&self.out[..written], patience)
                 .map_err(|failed| EmitError {
                     consumed: sent,
                     error: failed.error,
@@ -64,8 +66,12 @@ impl Emitter {
 }
 
 /// Sends `text` to `host` as it is.
-fn send_unchanged(host: &HostLog, text: &[u8]) -> Result<(), EmitError> {
-    host.write(text).map_err(|failed| EmitError {
+fn send_unchanged(
+    host: &HostLog,
+    text: &[u8],
+    patience: &mut dyn Patience,
+) -> Result<(), EmitError> {
+    host.write(text, patience).map_err(|failed| EmitError {
         consumed: failed.sent,
         error: failed.error,
     })

@@ -4,28 +4,37 @@
 //!
 //! Each open file assembles what is written to it into lines in a buffer of [`LINE_MAX`]
 //! (4096 bytes; 3904 on L4Linux) and sends every complete line to the host log as soon as the
-//! write that ends it arrives. Lines sent by one write go to the host at once: no other file's
-//! text comes between their bytes. A line longer than the buffer goes in pieces of that size
-//! (with escaping on, a piece ends before an unfinished UTF-8 character). The unfinished rest
-//! of a line is sent when the file is closed, as it is: no newline is added. Two threads
-//! writing through one open file share its line buffer.
+//! write that ends it arrives. A write takes its bytes a buffer's worth at a time (a step), and
+//! the lines one step completes go to the host at once: no other file's text comes between
+//! their bytes. A line longer than the buffer goes in pieces of that size (with escaping on, a
+//! piece ends before an unfinished UTF-8 character). The unfinished rest of a line is sent
+//! when the file is closed, as it is: no newline is added.
+//!
+//! Writes through one open file do not interleave: a write holds the file from its first step
+//! to its return (threads, and processes after `fork`, that share the file wait their turn,
+//! interruptibly), so a write's bytes reach the host in one piece unless another file's lines
+//! come between its steps.
 //!
 //! A write returns:
 //! - the number of bytes written, which is all of them unless one of the cases below stops it;
 //!   bytes counted as written are sent, or held as the start of a line that the next write or
 //!   the close sends;
-//! - fewer bytes when user memory faults part way, when a signal arrives (between chunks, or
+//! - fewer bytes when user memory faults part way, when a signal arrives (between steps, or
 //!   while the write waits for the rate limit), or when a non-blocking write reaches the rate
 //!   limit: then the bytes counted are the ones the host has or that are held, and the rest is
 //!   not taken;
-//! - fewer bytes when the host channel fails: then the bytes counted are the ones of this
-//!   write that the host has, and the rest is not taken (nor held: with escaping off, every
-//!   byte a write counted reaches the host, once). Bytes of earlier writes that were held for
-//!   their line's end stay held, for the next write or the close;
+//! - fewer bytes when the host channel fails, or is full and the write may not wait for it (a
+//!   non-blocking file, or a signal while a blocking one waits): then the bytes counted are
+//!   the ones of this write that the host has, and the rest is not taken (nor held: with
+//!   escaping off, every byte a write counted reaches the host, once). Bytes of earlier
+//!   writes that were held for their line's end stay held, for the next write or the close;
 //! - `EFAULT` when the first byte faults, `ERESTARTSYS` (`EINTR` to the caller unless the
 //!   signal handler restarts the call) when a signal comes before any byte was taken, `EAGAIN`
-//!   when a non-blocking write finds the rate limit reached, the host's error when it fails
-//!   before taking any byte of this write; `0` for an empty write.
+//!   when a non-blocking write finds the rate limit reached or the host full, the host's error
+//!   when it fails before taking any byte of this write; `0` for an empty write.
+//!
+//! A close sends what the file holds, waiting for the host at most [`crate::waiting::CLOSE_WAIT`]
+//! whatever signals are pending; what it cannot send is counted in `l4log-dropped-bytes`.
 //!
 //! Nothing is printed to the kernel log on this path. The counters show in the fdinfo of any
 //! open file of the device (`/proc/PID/fdinfo/FD`); they count since the module was loaded.
@@ -33,27 +42,28 @@
 use crate::{
     lines::{LineBuffer, LINE_MAX},
     owner, params,
-    throttle::Waiting,
+    turn::{turn_class, Turn},
+    waiting::Waiting,
     Counts, EmitError, L4Log, L4LogModule,
 };
 use kernel::{
-    fs::{file::flags::O_NONBLOCK, File, Kiocb, LocalFile},
+    fs::{file::flags::O_NONBLOCK, File, Kiocb},
     iov::IovIterSource,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
-    new_mutex,
     prelude::*,
     seq_file::SeqFile,
     seq_print,
-    sync::{Arc, Mutex},
+    sync::Arc,
 };
 
 /// The private data of an open `/dev/l4log`.
 #[pin_data]
 pub(crate) struct OpenFile {
     log: Arc<L4Log>,
-    /// The file's unsent bytes.
+    /// The file's unsent bytes. A write holds this turn from its first step to its return, so
+    /// that the writes of threads and processes sharing the file never interleave.
     #[pin]
-    line: Mutex<LineBuffer>,
+    line: Turn<LineBuffer>,
 }
 
 #[vtable]
@@ -61,14 +71,19 @@ impl MiscDevice for OpenFile {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
-        // First, so that the module stays loaded on every path out of here.
+        let Some(log) = L4LogModule::shared(misc) else {
+            // The module is still loading, and its load may yet fail.
+            // SAFETY: this is `file`'s `->open`, and the error is returned from it.
+            return Err(unsafe { owner::refuse_open(file) });
+        };
+        // Next, so that the module stays loaded on every path out of here.
         // SAFETY: this is `file`'s `->open`, and the error is returned from it.
         unsafe { owner::hold_module_while_open(file)? };
         let line = LineBuffer::new()?;
         let open = KBox::pin_init(
             try_pin_init!(OpenFile {
-                log: L4LogModule::shared(misc),
-                line <- new_mutex!(line),
+                log,
+                line <- Turn::new(line, turn_class!("l4log_line")),
             }),
             GFP_KERNEL,
         )?;
@@ -93,7 +108,7 @@ impl MiscDevice for OpenFile {
     fn show_fdinfo(open: Pin<&OpenFile>, m: &SeqFile, _file: &File) {
         let log = &open.log;
         let host = log.host.stats();
-        let [bytes, writes, lines] = log.counts.read();
+        let [bytes, writes, lines, dropped] = log.counts.read();
         seq_print!(m, "l4log-bytes:\t{}\n", bytes);
         seq_print!(m, "l4log-writes:\t{}\n", writes);
         seq_print!(m, "l4log-lines:\t{}\n", lines);
@@ -101,6 +116,7 @@ impl MiscDevice for OpenFile {
         seq_print!(m, "l4log-host-calls:\t{}\n", host.calls);
         seq_print!(m, "l4log-host-errors:\t{}\n", host.errors);
         seq_print!(m, "l4log-throttled-ns:\t{}\n", log.throttle.throttled_ns());
+        seq_print!(m, "l4log-dropped-bytes:\t{}\n", dropped);
     }
 }
 
@@ -123,6 +139,9 @@ struct StepError {
 
 impl OpenFile {
     fn write(&self, iov: &mut IovIterSource<'_>, waiting: Waiting) -> Result<usize> {
+        // Held until the write returns: whatever this write holds of a line was written by it
+        // or by writes before it, never by one that runs meanwhile.
+        let mut line = self.line.take(waiting)?;
         let mut written = 0;
         while !iov.is_empty() {
             if written > 0 && current!().signal_pending() {
@@ -134,7 +153,7 @@ impl OpenFile {
                 Ok(granted) => granted,
                 Err(error) => return partial(written, error),
             };
-            match self.write_step(iov, granted, written) {
+            match self.write_step(&mut line, iov, granted, written, waiting) {
                 Ok(Step { copied, faulted }) => {
                     written += copied;
                     if faulted {
@@ -151,16 +170,17 @@ impl OpenFile {
         Ok(written)
     }
 
-    /// Takes up to `granted` bytes from `iov` into the line buffer, as many as fit, and sends
-    /// what is ready. Takes fewer than `granted` when user memory faults or the buffer is full.
-    /// `written`: the bytes the write took in its earlier steps.
+    /// Takes up to `granted` bytes from `iov` into `line`, the file's line buffer, as many as
+    /// fit, and sends what is ready. Takes fewer than `granted` when user memory faults or the
+    /// buffer is full. `written`: the bytes the write took in its earlier steps.
     fn write_step(
         &self,
+        line: &mut LineBuffer,
         iov: &mut IovIterSource<'_>,
         granted: usize,
         written: usize,
+        waiting: Waiting,
     ) -> Result<Step, StepError> {
-        let mut line = self.line.lock();
         // Never full here, so `room > 0`: a step that fills the buffer sends it (a full buffer
         // is always ready), and a failed step keeps only bytes held before it, fewer than fill it.
         let held = line.held().len();
@@ -178,20 +198,25 @@ impl OpenFile {
         if ready.len == 0 {
             return Ok(step);
         }
-        match self.log.emit(&line.held()[..ready.len], ready, escape) {
+        match self
+            .log
+            .emit(&line.held()[..ready.len], ready, escape, waiting)
+        {
             Ok(()) => {
                 line.consume(ready.len);
                 Ok(step)
             }
             Err(EmitError { consumed, error }) => {
                 // Of the bytes held before this step, the last `held.min(written)` are this
-                // write's own.
+                // write's own: the write has held the file's turn since its first step, so
+                // only it added bytes since then, and sends take the oldest bytes first.
                 let settled = line.settle_failed_send(held, held.min(written), consumed);
-                let returned = settled.returned();
-                // SAFETY: `returned` is at most `held.min(written) + copied` bytes, and this write
-                // took `written` bytes from `iov` before this step and `copied` in it.
-                unsafe { iov.revert(returned) };
-                self.log.throttle.release_unused(returned);
+                // The bytes given back are not reverted in `iov`: a short write's caller goes
+                // by the count it returns. In Linux 7.2 only regular files and block devices
+                // have short writes continued from where the iterator stands (io_uring's
+                // `need_complete_io`); `write(2)`, `writev(2)`, aio, io_uring and splice use
+                // the count.
+                self.log.throttle.release_unused(settled.returned());
                 Err(StepError {
                     taken: settled.taken,
                     given_back: settled.given_back,
@@ -201,26 +226,44 @@ impl OpenFile {
         }
     }
 
-    /// Sends whatever the file still holds; on close.
+    /// Sends whatever the file still holds; on close. Waits for the host at most until
+    /// [`Waiting::close`]'s deadline, whatever signals are pending; what it cannot send is
+    /// counted in `l4log-dropped-bytes` (and a failed host call in `l4log-host-errors`): a
+    /// close cannot report it.
     fn flush(&self) {
-        let mut line = self.line.lock();
+        let waiting = Waiting::close();
+        // No write runs any more, so the turn is free.
+        let Ok(mut line) = self.line.take(waiting) else {
+            return;
+        };
         if line.is_empty() {
             return;
         }
-        // A failure is counted in `l4log-host-errors`; a close cannot report it.
-        let _ = self.log.emit(line.held(), line.all(), params::escape());
+        if let Err(failed) = self
+            .log
+            .emit(line.held(), line.all(), params::escape(), waiting)
+        {
+            Counts::add(
+                &self.log.counts.dropped,
+                line.held().len() - failed.consumed,
+            );
+        }
         line.truncate(0);
     }
 }
 
-/// Whether the write may wait for the rate limit: not when its file is non-blocking.
+/// Whether the write may wait for the rate limit and the host: not when its file is
+/// non-blocking.
 fn waiting_allowed(kiocb: &Kiocb<'_, Pin<KBox<OpenFile>>>) -> Waiting {
-    // SAFETY: `kiocb` is the control block of the write in progress, so `ki_filp` is the file
-    // being written, which the caller of `->write_iter` holds a reference to until the write
-    // returns, and the reference made here does not outlive this function. An `fdget_pos` that
-    // did not take `f_pos_lock` can only be this write's own, on this thread.
-    let file = unsafe { LocalFile::from_raw_file((*kiocb.as_raw()).ki_filp) };
-    if file.flags() & O_NONBLOCK != 0 {
+    let kiocb = kiocb.as_raw();
+    // SAFETY: `kiocb` is the control block of the write in progress, valid until `->write_iter`
+    // returns, and its `ki_filp` is the file being written, to which the caller holds a
+    // reference until then. `f_flags` can change under `fcntl(F_SETFL)` meanwhile, so it is
+    // read once, as `READ_ONCE` does (and as `LocalFile::flags` does, which cannot be used
+    // here: a `LocalFile` claims that no other thread uses the file without `f_pos_lock`, and
+    // threads sharing a character device's file do).
+    let flags = unsafe { core::ptr::addr_of!((*(*kiocb).ki_filp).f_flags).read_volatile() };
+    if flags & O_NONBLOCK != 0 {
         Waiting::NotAllowed
     } else {
         Waiting::Allowed

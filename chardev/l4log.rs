@@ -8,12 +8,11 @@
 //! `file.rs` for the write semantics, `params.rs` for the parameters and `../l4bridge` for
 //! the host side.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
-    new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::Arc,
 };
 
 #[path = "../l4bridge/mod.rs"]
@@ -28,6 +27,8 @@ mod params;
 #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
 mod tests;
 mod throttle;
+mod turn;
+mod waiting;
 mod words;
 
 use emit::{EmitError, Emitter};
@@ -35,6 +36,8 @@ use file::OpenFile;
 use l4bridge::HostLog;
 use lines::Ready;
 use throttle::Throttle;
+use turn::{turn_class, Turn};
+use waiting::{HostPatience, Waiting};
 
 module! {
     type: L4LogModule,
@@ -58,9 +61,10 @@ const DEVICE_NAME: &CStr = c"l4log";
 pub(crate) struct L4Log {
     /// The host's log channel.
     pub(crate) host: HostLog,
-    /// Held while text goes to the host, so that text sent at once stays together.
+    /// Held while text goes to the host, so that text sent at once stays together; for as long
+    /// as the host takes, and waited for interruptibly.
     #[pin]
-    emitter: Mutex<Emitter>,
+    emitter: Turn<Emitter>,
     /// The `rate_limit` parameter at work.
     #[pin]
     pub(crate) throttle: Throttle,
@@ -77,6 +81,9 @@ pub(crate) struct Counts {
     pub(crate) writes: AtomicU64,
     /// Newlines sent to the host.
     pub(crate) lines: AtomicU64,
+    /// Bytes writes returned as written that a close could not send: the host failed, or did
+    /// not take them within [`waiting::CLOSE_WAIT`].
+    pub(crate) dropped: AtomicU64,
 }
 
 impl Counts {
@@ -84,9 +91,10 @@ impl Counts {
         counter.fetch_add(count as u64, Ordering::Relaxed);
     }
 
-    /// The counters' values now: bytes, writes, lines.
-    pub(crate) fn read(&self) -> [u64; 3] {
-        [&self.bytes, &self.writes, &self.lines].map(|counter| counter.load(Ordering::Relaxed))
+    /// The counters' values now: bytes, writes, lines, dropped.
+    pub(crate) fn read(&self) -> [u64; 4] {
+        [&self.bytes, &self.writes, &self.lines, &self.dropped]
+            .map(|counter| counter.load(Ordering::Relaxed))
     }
 }
 
@@ -95,19 +103,32 @@ impl L4Log {
         let emitter = Emitter::new()?;
         Ok(try_pin_init!(Self {
             host,
-            emitter <- new_mutex!(emitter),
+            emitter <- Turn::new(emitter, turn_class!("l4log_emitter")),
             throttle <- Throttle::new(),
             counts: Counts::default(),
         }? Error))
     }
 
     /// Sends `text`, the held bytes that `ready` describes, to the host at once: no other
-    /// file's text comes between its bytes. Escaped when `escape` is set.
-    pub(crate) fn emit(&self, text: &[u8], ready: Ready, escape: bool) -> Result<(), EmitError> {
-        let sent = self
+    /// file's text comes between its bytes. Escaped when `escape` is set. Waits for the other
+    /// files' sends and for a full host channel as `waiting` allows.
+    pub(crate) fn emit(
+        &self,
+        text: &[u8],
+        ready: Ready,
+        escape: bool,
+        waiting: Waiting,
+    ) -> Result<(), EmitError> {
+        let mut emitter = self
             .emitter
-            .lock()
-            .emit(&self.host, text, ready.plain, escape);
+            .take(waiting)
+            .map_err(|error| EmitError { consumed: 0, error })?;
+        let mut patience = HostPatience {
+            waiting,
+            turn: &self.emitter,
+        };
+        let sent = emitter.emit(&self.host, text, ready.plain, escape, &mut patience);
+        drop(emitter);
         let lines_sent = match &sent {
             Ok(()) => ready.lines,
             Err(failed) => words::newlines(&text[..failed.consumed]).count,
@@ -116,6 +137,10 @@ impl L4Log {
         sent
     }
 }
+
+/// Set once the module's `init` has done everything that can fail. Until then `open` refuses:
+/// a module whose `init` fails is freed at once, whatever files are open.
+static READY: AtomicBool = AtomicBool::new(false);
 
 /// The loaded module: the registered device and the state its files share.
 ///
@@ -133,13 +158,18 @@ struct L4LogModule {
 
 impl kernel::InPlaceModule for L4LogModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        // `log` is written before `misc` registers the device, so an open right after
-        // registration finds it.
+        // Every parameter is checked before anything is made. `log` is written before `misc`
+        // registers the device, and the device is `READY` for opens only after the last step
+        // that can fail.
         try_pin_init!(Self {
+            _: {
+                params::check_node_access()?;
+            },
             log: Arc::pin_init(L4Log::new(HostLog::open(host_channel())?)?, GFP_KERNEL)?,
             misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: DEVICE_NAME }),
             _: {
                 params::apply_node_access(&misc)?;
+                READY.store(true, Ordering::Release);
             },
         })
     }
@@ -151,13 +181,19 @@ fn host_channel() -> l4bridge::Address {
 }
 
 impl L4LogModule {
-    /// The state shared by the files of the device that `misc` registered; for `open`.
-    fn shared(misc: &MiscDeviceRegistration<OpenFile>) -> Arc<L4Log> {
+    /// The state shared by the files of the device that `misc` registered, for `open`; `None`
+    /// until the module's `init` has succeeded.
+    fn shared(misc: &MiscDeviceRegistration<OpenFile>) -> Option<Arc<L4Log>> {
+        if !READY.load(Ordering::Acquire) {
+            return None;
+        }
         let misc: *const MiscDeviceRegistration<OpenFile> = misc;
         // SAFETY: by the type invariant `misc` is the `misc` field of an `L4LogModule`. That
-        // module is alive: this runs in an `->open`, which `misc_open` calls under `misc_mtx`,
-        // and dropping the module first deregisters `misc`, which takes `misc_mtx`.
+        // module is initialized and no longer written: `READY` is set (with release ordering,
+        // read above with acquire) as the last step of its `init`, after every field. It is
+        // alive: this runs in an `->open`, which `misc_open` calls under `misc_mtx`, and
+        // dropping the module first deregisters `misc`, which takes `misc_mtx`.
         let module = unsafe { &*kernel::container_of!(misc, L4LogModule, misc) };
-        module.log.clone()
+        Some(module.log.clone())
     }
 }

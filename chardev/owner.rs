@@ -13,13 +13,34 @@
 #[cfg(CONFIG_MODULE_UNLOAD)]
 pub(crate) use unload::hold_module_while_open;
 
+use kernel::{fs::File, prelude::*};
+
+/// Makes `file`'s `->open` fail with `ENODEV` without leaving the VFS anything of this module
+/// to read afterwards; returns the error.
+///
+/// When an `->open` fails, the VFS puts the file's operations (`fops_put`), which reads their
+/// `owner` from the table: this module's memory, which may be gone by then (a module whose
+/// `init` fails is freed at once; one being removed goes after the last reference). With no
+/// table there is nothing to read: `fops_put(NULL)` does nothing.
+///
+/// # Safety
+///
+/// Call it only from `file`'s `->open`, before the file is visible to other threads, and
+/// return its error from the `->open`.
+pub(crate) unsafe fn refuse_open(file: &File) -> Error {
+    // SAFETY: the caller is `file`'s `->open`, which may replace `f_op` (`replace_fops()`), and
+    // no other thread uses the file yet.
+    unsafe { (*file.as_ptr()).f_op = core::ptr::null() };
+    ENODEV
+}
+
 /// Without module unloading, the module outlives every file.
 ///
 /// # Safety
 ///
 /// As for the variant with module unloading: call it from `file`'s `->open`.
 #[cfg(not(CONFIG_MODULE_UNLOAD))]
-pub(crate) unsafe fn hold_module_while_open(_file: &kernel::fs::File) -> kernel::error::Result {
+pub(crate) unsafe fn hold_module_while_open(_file: &File) -> Result {
     Ok(())
 }
 
@@ -66,11 +87,9 @@ mod unload {
     pub(crate) unsafe fn hold_module_while_open(file: &File) -> Result {
         // SAFETY: `THIS_MODULE` is this module, which is loaded while its code runs.
         if !unsafe { bindings::try_module_get(THIS_MODULE.as_ptr()) } {
-            // The module is going away: leave the VFS's error path (`fops_put`) nothing of it to
-            // read. `fops_put(NULL)` does nothing.
-            // SAFETY: as below, the caller is `file`'s `->open`, which may replace `f_op`.
-            unsafe { (*file.as_ptr()).f_op = core::ptr::null() };
-            return Err(ENODEV);
+            // The module is going away.
+            // SAFETY: the caller is `file`'s `->open` and returns this error from it.
+            return Err(unsafe { super::refuse_open(file) });
         }
         // SAFETY: the caller is `file`'s `->open`, where the VFS lets the driver replace `f_op`
         // (`replace_fops()`) and no other thread uses the file yet. `OWNED_FOPS` has the same

@@ -17,6 +17,7 @@ use kernel::{
 extern "C" {
     fn l4log_escape() -> bool;
     fn l4log_rate_limit() -> c_uint;
+    fn l4log_check_node_access() -> c_int;
     // `struct miscdevice *`: only passed through, so Rust needs no FFI-safe layout of it.
     fn l4log_apply_node_access(misc: *mut c_void) -> c_int;
     fn l4log_cond_resched();
@@ -34,7 +35,16 @@ pub(crate) fn rate_limit() -> u32 {
     unsafe { l4log_rate_limit() }
 }
 
-/// Gives `misc`'s device node the `mode` and `group` parameters (nothing to do for the defaults).
+/// Checks the `mode` and `group` parameters: `EINVAL`, with a message, for values that cannot
+/// be applied.
+pub(crate) fn check_node_access() -> Result {
+    // SAFETY: `l4log_check_node_access` takes no arguments and only reads the parameters and
+    // the current task's user namespace.
+    to_result(unsafe { l4log_check_node_access() })
+}
+
+/// Gives `misc`'s device node the `mode` and `group` parameters (nothing to do for the
+/// defaults), which [`check_node_access`] accepted.
 pub(crate) fn apply_node_access(misc: &MiscDeviceRegistration<OpenFile>) -> Result {
     // SAFETY: `misc` is registered for as long as the borrow lasts, so its `this_device` is
     // valid, which is all `l4log_apply_node_access` reads of it; it does not keep the pointer.

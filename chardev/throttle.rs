@@ -7,7 +7,7 @@
 //! if its file is non-blocking. The bucket holds at most one second's worth of bytes, so a
 //! writer that was quiet may burst that much at once.
 
-use crate::params;
+use crate::{params, waiting::Waiting};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_condvar, new_mutex,
@@ -87,14 +87,6 @@ pub(crate) struct Throttle {
     throttled_ns: AtomicU64,
 }
 
-/// Whether a writer over the limit waits for it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Waiting {
-    Allowed,
-    /// The file is non-blocking: `EAGAIN` instead.
-    NotAllowed,
-}
-
 impl Throttle {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
@@ -106,8 +98,8 @@ impl Throttle {
     }
 
     /// Lets the caller write up to `want` bytes (not 0): returns how many (at least 1). Waits
-    /// while the bucket is empty, unless `waiting` forbids it (`EAGAIN`); a signal ends the wait
-    /// with `ERESTARTSYS`.
+    /// while the bucket is empty if `waiting` is [`Waiting::Allowed`], else fails with
+    /// `EAGAIN`; a signal ends the wait with `ERESTARTSYS`.
     pub(crate) fn acquire(&self, want: usize, waiting: Waiting) -> Result<usize> {
         // Without a limit (the default) every write step comes here: no lock for nothing.
         if params::rate_limit() == 0 {
@@ -124,7 +116,7 @@ impl Throttle {
             if taken > 0 {
                 return Ok(taken);
             }
-            if waiting == Waiting::NotAllowed {
+            if !matches!(waiting, Waiting::Allowed) {
                 return Err(EAGAIN);
             }
             let wait_ns = bucket.wait_for(want, rate);

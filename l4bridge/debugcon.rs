@@ -11,7 +11,7 @@
 //! is there: an unclaimed port reads as 0xff. The port is 0xe9 unless the module parameter
 //! `host_channel` names another (QEMU's `iobase`).
 
-use super::{Address, Channel, WriteError};
+use super::{Address, Channel, Patience, WriteError};
 use kernel::{bindings, prelude::*};
 
 /// The debug console's usual I/O port (QEMU's `iobase` default, Bochs, Xen).
@@ -64,8 +64,9 @@ impl Channel for DebugCon {
         Ok(debugcon)
     }
 
-    /// Port output cannot fail: the device takes every byte.
-    fn send(&self, chunk: &[u8]) -> Result<(), WriteError> {
+    /// Port output cannot fail: the device takes every byte, so nothing waits for it here (a
+    /// QEMU whose character device is slow holds the vCPU in the `rep outsb` meanwhile).
+    fn send(&self, chunk: &[u8], _patience: &mut dyn Patience) -> Result<(), WriteError> {
         // SAFETY: `rep outsb` reads `rcx` bytes starting at `rsi` and writes them to port `dx`.
         // `rsi`/`rcx` describe `chunk`, which is valid for reads for its whole length; the
         // instruction writes no memory, uses no stack and leaves the flags alone. The kernel

@@ -5,19 +5,20 @@
 //! UML is Linux running as an ordinary Linux process; its host-call layer (`arch/um/os-Linux`)
 //! makes system calls of that process on the kernel's behalf. `os_write_file()` is a host
 //! `write(2)`: one per chunk, repeated for the rest when the host takes less, and again when it
-//! is interrupted (`EINTR`) or, on a non-blocking descriptor, full (`EAGAIN`, after a 1 ms sleep
-//! that a signal ends). Any other host error ends the write as the same errno in the guest.
+//! is interrupted (`EINTR`) or, on a non-blocking descriptor, full (`EAGAIN`, when the writer's
+//! [`Patience`] has waited). Any other host error ends the write as the same errno in the guest.
+//! A host `write(2)` to a blocking descriptor that is full blocks the whole UML process, and so
+//! the guest, until the host drains it: name a non-blocking descriptor where the host may stall.
 //!
 //! The descriptor is the UML process's standard error (2) unless the module parameter
 //! `host_channel` names another one that the process was started with for this purpose. Only
 //! root sets it, at load time; naming one of UML's own descriptors (its memory file, a disk
 //! image) would write the log into it.
 
-use super::{Address, Channel, WriteError};
+use super::{Address, Channel, Patience, WriteError};
 use kernel::{
     ffi::{c_int, c_void},
     prelude::*,
-    time::{delay::fsleep, Delta},
 };
 
 /// The UML process's standard error.
@@ -66,14 +67,16 @@ impl Channel for HostFd {
         Ok(host)
     }
 
-    fn send(&self, chunk: &[u8]) -> Result<(), WriteError> {
+    fn send(&self, chunk: &[u8], patience: &mut dyn Patience) -> Result<(), WriteError> {
         let mut sent = 0;
         while sent < chunk.len() {
             match self.write_once(&chunk[sent..]) {
                 Ok(0) => return Err(WriteError { sent, error: EIO }),
                 Ok(n) => sent += n,
                 Err(error) if error == EINTR => continue,
-                Err(error) if error == EAGAIN => self
+                // A non-blocking descriptor that is full (UML makes its console's descriptors
+                // non-blocking, and a standard error that shares them is too).
+                Err(error) if error == EAGAIN => patience
                     .wait_for_host()
                     .map_err(|error| WriteError { sent, error })?,
                 Err(error) => return Err(WriteError { sent, error }),
@@ -84,17 +87,6 @@ impl Channel for HostFd {
 }
 
 impl HostFd {
-    /// Waits a little for a non-blocking descriptor to drain (UML makes its console's
-    /// descriptors non-blocking, and a standard error that shares them is too); `ERESTARTSYS`
-    /// when a signal arrives meanwhile.
-    fn wait_for_host(&self) -> Result {
-        if current!().signal_pending() {
-            return Err(ERESTARTSYS);
-        }
-        fsleep(Delta::from_millis(1));
-        Ok(())
-    }
-
     /// One host `write(2)` of at most [`Channel::MAX_CHUNK`] bytes of `bytes`.
     fn write_once(&self, bytes: &[u8]) -> Result<usize> {
         let len = bytes.len().min(Self::MAX_CHUNK);

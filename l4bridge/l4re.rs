@@ -17,7 +17,7 @@
 //! server has the message. A failed IPC (no such object, the log server gone, a cancelled send)
 //! ends the write with `EIO`, after the chunks that went before it.
 
-use super::{Address, Channel, WriteError};
+use super::{Address, Channel, Patience, WriteError};
 use kernel::{ffi::c_uint, prelude::*};
 
 /// What bindgen made of `rust/bindings_l4re.h`: the helpers of `rust/l4re.h` and the L4Re
@@ -80,8 +80,9 @@ impl Channel for L4ReLog {
         Ok(Self { cap })
     }
 
-    /// One vcon write IPC per chunk.
-    fn send(&self, chunk: &[u8]) -> Result<(), WriteError> {
+    /// One vcon write IPC per chunk. The IPC has no timeout and its sender cannot see that the
+    /// log server is slow, so there is nothing to ask `patience` (see the module documentation).
+    fn send(&self, chunk: &[u8], _patience: &mut dyn Patience) -> Result<(), WriteError> {
         let len = vcon_len(chunk.len()).ok_or(WriteError {
             sent: 0,
             error: EINVAL,

@@ -44,9 +44,24 @@ pub(crate) trait Channel: Sized + Send + Sync {
     fn open(address: Address) -> Result<Self>;
 
     /// Puts `chunk` (at most [`Self::MAX_CHUNK`] bytes, never empty) into the host's log, in
-    /// one host call unless the host takes less than all of it. On error, `sent` counts the
+    /// one host call unless the host takes less than all of it. When the host cannot take bytes
+    /// now (its channel is full), asks `patience` whether to wait. On error, `sent` counts the
     /// bytes of `chunk` that did arrive.
-    fn send(&self, chunk: &[u8]) -> Result<(), WriteError>;
+    fn send(&self, chunk: &[u8], patience: &mut dyn Patience) -> Result<(), WriteError>;
+}
+
+/// What a host call does when the host's channel is full: the caller's policy.
+pub(crate) trait Patience {
+    /// Called each time the host cannot take bytes now. Returns once it is time to try again,
+    /// after a wait of its choosing, or the error that ends the host call.
+    #[cfg_attr(
+        not(CONFIG_UML),
+        expect(
+            dead_code,
+            reason = "only the uml transport finds the host full; the others never ask"
+        )
+    )]
+    fn wait_for_host(&mut self) -> Result;
 }
 
 /// The most bytes one host call of this platform carries.
@@ -68,7 +83,7 @@ pub(crate) struct Stats {
     pub(crate) bytes: u64,
     /// Host calls made, failed ones included.
     pub(crate) calls: u64,
-    /// Host calls that failed.
+    /// Host calls that failed, or that a full host channel ended (the writer would not wait).
     pub(crate) errors: u64,
 }
 
@@ -99,12 +114,17 @@ impl<C: Channel> Bridge<C> {
     }
 
     /// Puts all of `bytes` into the host's log, one host call per [`Channel::MAX_CHUNK`] bytes,
-    /// in order. Stops at the first failed host call and reports how much was sent before it.
-    pub(crate) fn write(&self, bytes: &[u8]) -> Result<(), WriteError> {
+    /// in order, waiting for a full host channel as `patience` says. Stops at the first failed
+    /// host call (one that `patience` ended included) and reports how much was sent before it.
+    pub(crate) fn write(
+        &self,
+        bytes: &[u8],
+        patience: &mut dyn Patience,
+    ) -> Result<(), WriteError> {
         let mut sent = 0;
         for chunk in bytes.chunks(C::MAX_CHUNK) {
             self.calls.fetch_add(1, Ordering::Relaxed);
-            if let Err(err) = self.channel.send(chunk) {
+            if let Err(err) = self.channel.send(chunk, patience) {
                 self.errors.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(err.sent as u64, Ordering::Relaxed);
                 return Err(WriteError {

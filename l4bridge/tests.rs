@@ -7,7 +7,7 @@
 
 #[kernel::macros::kunit_tests(l4bridge)]
 mod kunit {
-    use crate::l4bridge::{Address, Bridge, Channel, Stats, WriteError};
+    use crate::l4bridge::{Address, Bridge, Channel, Patience, Stats, WriteError};
     use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use kernel::prelude::*;
 
@@ -57,7 +57,7 @@ mod kunit {
             Err(ENODEV)
         }
 
-        fn send(&self, chunk: &[u8]) -> Result<(), WriteError> {
+        fn send(&self, chunk: &[u8], _patience: &mut dyn Patience) -> Result<(), WriteError> {
             assert!(!chunk.is_empty() && chunk.len() <= Self::MAX_CHUNK);
             let call = self.calls.fetch_add(1, Ordering::Relaxed);
             self.lens[call].store(chunk.len(), Ordering::Relaxed);
@@ -70,6 +70,15 @@ mod kunit {
             }
             self.take(chunk);
             Ok(())
+        }
+    }
+
+    /// Never waits for the host: a full channel ends the host call with `EAGAIN`.
+    struct NoWait;
+
+    impl Patience for NoWait {
+        fn wait_for_host(&mut self) -> Result {
+            Err(EAGAIN)
         }
     }
 
@@ -90,7 +99,7 @@ mod kunit {
     fn splits_into_chunks_in_order() {
         let bytes = data::<20>();
         let bridge = Bridge::with_channel(FakeHost::new(0, 0));
-        assert!(bridge.write(&bytes).is_ok());
+        assert!(bridge.write(&bytes, &mut NoWait).is_ok());
         assert_eq!(bridge.channel.lens()[..], [8, 8, 4]);
         assert_eq!(
             bridge.channel.hash.load(Ordering::Relaxed),
@@ -107,14 +116,14 @@ mod kunit {
     #[test]
     fn exact_multiple_makes_no_empty_call() {
         let bridge = Bridge::with_channel(FakeHost::new(0, 0));
-        assert!(bridge.write(&data::<16>()).is_ok());
+        assert!(bridge.write(&data::<16>(), &mut NoWait).is_ok());
         assert_eq!(bridge.channel.lens()[..], [8, 8]);
     }
 
     #[test]
     fn empty_write_makes_no_call() {
         let bridge = Bridge::with_channel(FakeHost::new(0, 0));
-        assert!(bridge.write(&[]).is_ok());
+        assert!(bridge.write(&[], &mut NoWait).is_ok());
         assert_eq!(bridge.stats(), Stats::default());
     }
 
@@ -122,7 +131,7 @@ mod kunit {
     fn failure_reports_the_bytes_that_arrived() {
         let bytes = data::<20>();
         let bridge = Bridge::with_channel(FakeHost::new(2, 3));
-        let err = bridge.write(&bytes).unwrap_err();
+        let err = bridge.write(&bytes, &mut NoWait).unwrap_err();
         assert_eq!(err.sent, 8 + 3);
         assert_eq!(err.error, EIO);
         assert_eq!(bridge.channel.lens()[..], [8, 8]);
@@ -141,7 +150,7 @@ mod kunit {
     #[test]
     fn first_call_failing_sends_nothing() {
         let bridge = Bridge::with_channel(FakeHost::new(1, 0));
-        let err = bridge.write(&data::<4>()).unwrap_err();
+        let err = bridge.write(&data::<4>(), &mut NoWait).unwrap_err();
         assert_eq!(err.sent, 0);
         assert_eq!(bridge.stats().bytes, 0);
     }

@@ -95,10 +95,29 @@ out:
 }
 
 /*
- * Gives `misc`'s node under /dev the `mode` and `group` parameters. Nothing
- * to do for the defaults: devtmpfs makes nodes 0600 root:root. Otherwise the
- * node is looked up as /dev/NAME in the namespace of the process loading the
- * module, which is devtmpfs when devtmpfs is mounted on /dev.
+ * Checks the `mode` and `group` parameters, before anything is registered:
+ * -EINVAL, with a message, for a mode with bits other than permissions or a
+ * group id that the loading process's user namespace does not map.
+ */
+int l4log_check_node_access(void)
+{
+	if (mode & ~0777) {
+		pr_err("l4log: mode=%#o has bits other than permissions\n", mode);
+		return -EINVAL;
+	}
+	if (!gid_valid(make_kgid(current_user_ns(), group))) {
+		pr_err("l4log: group=%u is no group here\n", group);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Gives `misc`'s node under /dev the `mode` and `group` parameters, which
+ * l4log_check_node_access() accepted. Nothing to do for the defaults:
+ * devtmpfs makes nodes 0600 root:root. Otherwise the node is looked up as
+ * /dev/NAME in the namespace of the process loading the module, which is
+ * devtmpfs when devtmpfs is mounted on /dev.
  */
 int l4log_apply_node_access(struct miscdevice *misc)
 {
@@ -107,14 +126,6 @@ int l4log_apply_node_access(struct miscdevice *misc)
 	char *path;
 	int err;
 
-	if (mode & ~0777) {
-		pr_err("l4log: mode=%#o has bits other than permissions\n", mode);
-		return -EINVAL;
-	}
-	if (!gid_valid(gid)) {
-		pr_err("l4log: group=%u is no group here\n", group);
-		return -EINVAL;
-	}
 	if (mode == 0600 && group == 0)
 		return 0;
 	path = kasprintf(GFP_KERNEL, "/dev/%s", name);

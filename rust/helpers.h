@@ -13,6 +13,7 @@ struct miscdevice;
 
 bool l4log_escape(void);
 unsigned int l4log_rate_limit(void);
+int l4log_check_node_access(void);
 int l4log_apply_node_access(struct miscdevice *misc);
 void l4log_cond_resched(void);
 

@@ -53,6 +53,8 @@ ADVERSARIAL = [
     "adv_zero_and_one_byte_writes",
     "adv_writev_many_iovecs",
     "adv_concurrent_writers",
+    "adv_shared_file_threads",
+    "adv_shared_file_fork",
     "adv_escape_sequences",
     "adv_rate_limit_signals_nonblock",
     "adv_rmmod_with_sleeping_writer",
@@ -65,7 +67,10 @@ ADVERSARIAL = [
 # all but the 64 MiB write (17 minutes through the emulated serial console under TCG).
 L4_ADVERSARIAL = [name for name in ADVERSARIAL if name != "adv_64mib_write_flat_memory"]
 # The fault-injection boot of each debug kernel: its parts, in order (tests/guest/l4log-faults.c).
-FAULT_PARTS = ["insmod_default", "insmod_mode_group", "open", "write", "close", "kmemleak"]
+FAULT_PARTS = ["insmod_default", "insmod_mode_group", "loadrace", "open", "write", "close", "kmemleak"]
+# Loads of the load race, each kind: mode or group out of range (EINVAL before anything is
+# registered), and /dev without the node (ENOENT after the device is registered).
+LOAD_RACE_LOADS = 200
 MODULE = "/lib/modules/l4log.ko"
 BOOT_ARGS = "$(cat /l4log-run/insmod-args)"
 DEBUGFS = "/sys/kernel/debug"
@@ -77,6 +82,8 @@ ALLOCATION_FAILURE = re.compile(r"page allocation failure|vmalloc error|allocati
 PIPE_READ_FIRST = 256 << 10
 FULL_FS_BYTES = 256 << 10
 HOST_LINE = 100  # as in l4log-faults.c: lines that write steps of 4096 bytes end inside
+SHARED_THREADS = 4  # writers of the shared-file host cases
+STALL_DRAIN = b"l4log-fault: stall drain now"
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection"
                             r"|KASAN|possible recursive locking|circular locking|inconsistent lock state")
 # ramdisk/init writes this to the kernel log just before it loads l4log.ko.
@@ -138,6 +145,11 @@ def after_insmod(dmesg):
     return (after, before) if mark else (dmesg, "")
 
 
+def shared_stream(thread, size):
+    """The first `size` bytes of thread `thread`'s stream in l4log-faults' host-shared case."""
+    return bytes(0x21 + 16 * thread + ((i * 5 + (i >> 4)) & 15) for i in range(size))
+
+
 def host_stream(size):
     """The first `size` bytes of the stream l4log-faults writes in its host case."""
     lines = (size + HOST_LINE - 1) // HOST_LINE
@@ -169,6 +181,39 @@ class PipeReader(threading.Thread):
                 still = still + 1 if now == last else 0
                 last = now
             self.unread = last
+        except Exception as err:  # reported by the case
+            self.error = err
+        finally:
+            os.close(self.fd)
+
+
+class StallDrainer(threading.Thread):
+    """The host side of a stalled pipe channel: reads nothing until the guest's console (of the
+    next boot of this process) says `marker`, then everything until the pipe's writers are
+    gone."""
+
+    def __init__(self, fd, marker):
+        super().__init__(daemon=True)
+        self.fd, self.marker = fd, marker
+        self.data, self.error, self.stop = b"", None, threading.Event()
+        self.since = time.time()
+
+    def console_says_drain(self):
+        runs = guest.CACHE / "runs"
+        for run in runs.glob(f"*-{os.getpid()}-*"):
+            console = run / "console"
+            if run.stat().st_mtime >= self.since - 1 and console.exists() and \
+                    self.marker in console.read_bytes():
+                return True
+        return False
+
+    def run(self):
+        try:
+            while not self.console_says_drain():
+                if self.stop.wait(0.1):
+                    raise RuntimeError(f"the guest never said {self.marker!r}")
+            while chunk := os.read(self.fd, 1 << 16):
+                self.data += chunk
         except Exception as err:  # reported by the case
             self.error = err
         finally:
@@ -492,7 +537,8 @@ class Suite:
         check_bytes(self.host_bytes(b), b"one\ntwo\nx\\x01")
         counters = dict(re.findall(r"^(l4log-[a-z-]+):\s+(\d+)", b.console.read_text(errors="replace"), re.M))
         want = {"l4log-bytes": "10", "l4log-writes": "2", "l4log-lines": "2", "l4log-host-bytes": "13",
-                "l4log-host-calls": "2", "l4log-host-errors": "0", "l4log-throttled-ns": "0"}
+                "l4log-host-calls": "2", "l4log-host-errors": "0", "l4log-throttled-ns": "0",
+                "l4log-dropped-bytes": "0"}
         check(counters == want, f"fdinfo counters {counters}, want {want}")
 
     def e2e_rmmod(self):
@@ -613,7 +659,23 @@ class Suite:
 
     def adv_concurrent_writers(self):
         writers, lines = 8, 1000
+        return f"./l4log-adversary lines {writers} {lines}", self.writer_lines_verifier(writers, lines)
 
+    def adv_shared_file_threads(self):
+        # 8 threads writing through one open file, in writes of 1 to 20 whole lines (up to about
+        # 6 KiB: several write steps): writes through one file do not interleave, so every line
+        # arrives whole, once, in its writer's order.
+        writers, lines = 8, 1000
+        return f"./l4log-adversary shared threads {writers} {lines}", self.writer_lines_verifier(writers, lines)
+
+    def adv_shared_file_fork(self):
+        # The same with two processes forked after the open.
+        writers, lines = 2, 1000
+        return f"./l4log-adversary shared fork {writers} {lines}", self.writer_lines_verifier(writers, lines)
+
+    def writer_lines_verifier(self, writers, lines):
+        """A check of a host log where `writers` writers each wrote `lines` lines (writer_line):
+        all of them whole, once, in each writer's order, and nothing else."""
         def verify(host, console):
             check(host.endswith(b"\n"), "host log does not end with a newline")
             got_lines = host[:-1].split(b"\n")
@@ -630,7 +692,7 @@ class Suite:
             strangers = [line for line in got_lines if not re.fullmatch(rb"w\d l\d{4} [a-z]*", line)]
             check(not strangers, f"{len(strangers)} mangled lines, e.g. {strangers[:2]!r}")
             check(len(got_lines) == writers * lines, f"{len(got_lines)} lines, want {writers * lines}")
-        return f"./l4log-adversary lines {writers} {lines}", verify
+        return verify
 
     def adv_escape_sequences(self):
         # Clear screen, set the window title, bell, CSI in both C1 forms, an 8-bit byte.
@@ -660,9 +722,11 @@ class Suite:
 
     def adv_rmmod_with_sleeping_writer(self):
         # rmmod is refused while a write sleeps on the rate limit; SIGKILL ends the sleep; then
-        # rmmod works. The module is loaded again for the cases after this one.
+        # rmmod works. The module is loaded again for the cases after this one. The write took
+        # one byte (a second's worth at 1 byte/s) and held it, unfinished: the close at the
+        # writer's death sends it.
         def verify(host, lines):
-            check(re.fullmatch(rb"k?", host), f"host log: {host[:40]!r}")
+            check_bytes(host, b"k")
         return "./l4log-adversary sleeper && [ ! -e /dev/l4log ]; status=$?; " + RELOAD + "; exit $status", verify
 
     def adv_nonroot_denied_by_default(self):
@@ -789,6 +853,7 @@ class Suite:
         steps = {
             "insmod_default": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS}"',
             "insmod_mode_group": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS} mode=0620 group=5"',
+            "loadrace": f'./l4log-faults loadrace {MODULE} {LOAD_RACE_LOADS} "{BOOT_ARGS}"',
             "open": f"insmod {MODULE} {BOOT_ARGS} && ./l4log-faults open",
             "write": "./l4log-faults write",
             "close": "./l4log-faults close",
@@ -882,6 +947,19 @@ class Suite:
         # The load that no failure reached: the node as asked.
         check(f"l4log-fault: insmod node {node}\n" in text, f"after the last insmod, /dev/l4log is not {node}")
 
+    def fault_loadrace(self, b, text):
+        # While loads fail, before and after the device is registered, another process opens
+        # /dev/l4log in a loop: no open may succeed (a module whose init fails is freed with the
+        # file open), and KASAN must stay silent (checked with the part's kernel log).
+        found = re.search(r"^l4log-fault: loadrace loads=(\d+) einval=(\d+) enoent=(\d+) other=(\d+) "
+                          r"opened=(\d+) open-enoent=(\d+) open-enodev=(\d+) open-other=(\d+)$", text, re.M)
+        check(found, "the load race did not report")
+        loads, einval, enoent, other, opened, open_enoent, open_enodev, open_other = map(int, found.groups())
+        check(loads == 2 * LOAD_RACE_LOADS and einval == LOAD_RACE_LOADS and enoent == LOAD_RACE_LOADS
+              and other == 0, f"loads: {einval} EINVAL and {enoent} ENOENT of {loads}, {other} otherwise")
+        check(opened == 0, f"{opened} opens succeeded on loads that failed")
+        check(open_other == 0, f"{open_other} opens failed with other errors than ENOENT and ENODEV")
+
     def fault_open(self, b, text):
         points, errors = self.fault_points(text, "open")
         # l4log's own: its line buffer and the open file's state, after the VFS's.
@@ -946,15 +1024,25 @@ class Suite:
         if self._host_failures is not None:
             return self._host_failures
         kernel_dir, module, extra = self.built()
-        full = self.work / "full"
-        full.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_FS_BYTES}", "l4log-full", str(full)], check=True)
+        fulls = [self.work / "full", self.work / "full-shared"]
+        for full in fulls:
+            full.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_FS_BYTES}", "l4log-full", str(full)],
+                           check=True)
         read_end, write_end = os.pipe()
-        file_fd = os.open(full / "host-file", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        shared_read, shared_write = os.pipe()
+        stall_read, stall_write = os.pipe()
+        # A host that does not read: its writes fail with EAGAIN once the pipe is full.
+        os.set_blocking(stall_write, False)
+        file_fd, shared_file_fd = (os.open(full / "host-file", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                                   for full in fulls)
         closed_fd = 999  # far above the descriptors UML opens
         steps = {
             "epipe": f"./l4log-faults host {write_end} {MODULE}",
             "enospc": f"./l4log-faults host {file_fd} {MODULE}",
+            "epipe_shared": f"./l4log-faults host-shared {shared_write} {MODULE} {SHARED_THREADS}",
+            "enospc_shared": f"./l4log-faults host-shared {shared_file_fd} {MODULE} {SHARED_THREADS}",
+            "stall": f"./l4log-faults stall {stall_write} {MODULE}",
             "closed_fd": (f"rmmod l4log; insmod {MODULE} host_channel={closed_fd}; echo \"l4log-fault: insmod $?\"; "
                           f"[ ! -e /dev/l4log ] && [ ! -e /sys/module/l4log ] && insmod {MODULE} {BOOT_ARGS} && "
                           "echo again >/dev/l4log"),
@@ -963,20 +1051,28 @@ class Suite:
         for name, cmd in steps.items():
             script += [f"echo 'l4log-host-begin: {name}'; echo '<7>l4log-kmsg-case: {name}' >/dev/kmsg",
                        f"( {cmd} ); echo \"l4log-host-status: {name} $?\""]
-        reader = PipeReader(read_end, PIPE_READ_FIRST)
-        reader.start()
+        readers = {"epipe": PipeReader(read_end, PIPE_READ_FIRST),
+                   "epipe_shared": PipeReader(shared_read, PIPE_READ_FIRST),
+                   "stall": StallDrainer(stall_read, STALL_DRAIN)}
+        for reader in readers.values():
+            reader.start()
+        host_fds = (write_end, file_fd, shared_write, shared_file_fd, stall_write)
         try:
             b = guest.boot_guest(self.target, kernel_dir, module, "command", "\n".join(script), str(extra),
-                                 quiet=True, timeout=600, host_fds=(write_end, file_fd))
+                                 quiet=True, timeout=600, host_fds=host_fds)
         finally:
-            os.close(write_end)
-            os.close(file_fd)
-            reader.join(timeout=10)
-            file_bytes = (full / "host-file").read_bytes()
-            subprocess.run(["umount", str(full)], check=True)
+            for fd in host_fds:
+                os.close(fd)
+            readers["stall"].stop.set()
+            for reader in readers.values():
+                reader.join(timeout=10)
+            files = [(full / "host-file").read_bytes() for full in fulls]
+            for full in fulls:
+                subprocess.run(["umount", str(full)], check=True)
         b.debug = self.debug
         self.boots.append(b)
-        self._host_failures = {"boot": b, "epipe": reader, "enospc": file_bytes, "closed_fd": closed_fd}
+        self._host_failures = {"boot": b, **readers, "enospc": files[0], "enospc_shared": files[1],
+                               "closed_fd": closed_fd}
         return self._host_failures
 
     def host_failure(self, name):
@@ -1018,6 +1114,71 @@ class Suite:
         data = parts["enospc"]
         check(len(data) == FULL_FS_BYTES, f"the file on the {FULL_FS_BYTES}-byte filesystem has {len(data)} bytes")
         check_bytes(data, host_stream(returned), "the file on the full filesystem")
+
+    @staticmethod
+    def host_shared_written(text, errno):
+        """What the shared-file host case's threads returned, checked against l4log's counters:
+        each thread's count, what the host took and what the close could not send."""
+        found = re.search(r"^l4log-fault: host-shared threads=(\d+) returned=([\d,]+) errno=(\S+) bytes=(\d+) "
+                          r"host-bytes=(\d+) dropped=(\d+) host-errors=(\d+)$", text, re.M)
+        check(found, "the shared host case did not report its writes")
+        returned = [int(n) for n in found[2].split(",")]
+        got_errno = found[3]
+        counted, host_bytes, dropped, host_errors = map(int, found.groups()[3:])
+        check(len(returned) == SHARED_THREADS, f"{len(returned)} threads reported")
+        check(got_errno == errno, f"the failed writes returned {got_errno}, not {errno}")
+        check(counted == sum(returned), f"l4log-bytes counted {counted}; the writes returned {sum(returned)}")
+        # Every byte a write returned reached the host once, or the close counted it dropped.
+        check(host_bytes + dropped == sum(returned),
+              f"the writes returned {sum(returned)} bytes; the host took {host_bytes}, {dropped} dropped")
+        check(host_errors > 0, "no failed host call counted")
+        print(f"# threads returned {returned}; the host took {host_bytes}, the close dropped {dropped}, "
+              f"{host_errors} failed host calls")
+        return returned, host_bytes
+
+    @staticmethod
+    def check_shared_bytes(data, returned):
+        """The host's bytes of each thread (`data`) are a prefix of its stream, no longer than
+        what its writes returned, and every byte is some thread's."""
+        counted = 0
+        for t, count in enumerate(returned):
+            mine = bytes(b for b in data if 0x21 + 16 * t <= b < 0x31 + 16 * t)
+            check_bytes(mine, shared_stream(t, len(mine)), f"thread {t}'s bytes on the host")
+            check(len(mine) <= count, f"thread {t}: {len(mine)} bytes on the host; its writes returned {count}")
+            counted += len(mine)
+        check(counted == len(data), f"{len(data) - counted} bytes on the host are no thread's")
+
+    def host_epipe_shared(self, parts, text, kernel_log):
+        returned, host_bytes = self.host_shared_written(text, "EPIPE")
+        reader = parts["epipe_shared"]
+        check(reader.error is None, f"the pipe's reader: {reader.error}")
+        self.check_shared_bytes(reader.data, returned)
+        check(host_bytes == len(reader.data) + reader.unread,
+              f"l4log-host-bytes {host_bytes}; the pipe took {len(reader.data)} read + {reader.unread} unread")
+
+    def host_enospc_shared(self, parts, text, kernel_log):
+        returned, host_bytes = self.host_shared_written(text, "ENOSPC")
+        data = parts["enospc_shared"]
+        check(len(data) == host_bytes, f"the file has {len(data)} bytes; l4log-host-bytes counted {host_bytes}")
+        self.check_shared_bytes(data, returned)
+
+    def host_stall(self, parts, text, kernel_log):
+        # A host pipe nobody reads: writers waiting for it die of SIGKILL, a non-blocking one
+        # gets EAGAIN, a close gives up after its deadline; after the host drains, a line goes
+        # through and rmmod works (l4log-faults checks the guest's side).
+        for want in ("stall waiter killed", "stall holder killed", "stall nonblocking EAGAIN"):
+            check(f"l4log-fault: {want}" in text, f"no '{want}'")
+        closed = re.search(r"^l4log-fault: stall close took ([\d.]+) s, dropped (\d+)$", text, re.M)
+        check(closed and closed[2] == "10", f"the close of an unfinished line of 10 bytes: {closed and closed[0]}")
+        drainer = parts["stall"]
+        check(drainer.error is None, f"the pipe's reader: {drainer.error}")
+        counters = re.search(r"^l4log-fault: stall counters host-bytes=(\d+)", text, re.M)
+        check(counters, "no counters after the stall")
+        # The host took the first writer's 'a's until the pipe was full, then the line after
+        # the drain: nothing of the killed, non-blocking or closed writers' lines.
+        check(re.fullmatch(rb"a+after the stall\n", drainer.data), f"the pipe got {describe_bytes(drainer.data)}")
+        check(int(counters[1]) == len(drainer.data),
+              f"l4log-host-bytes {counters[1]}; the pipe got {len(drainer.data)} bytes")
 
     def host_closed_fd(self, parts, text, kernel_log):
         status = re.search(r"^l4log-fault: insmod (\d+)$", text, re.M)
@@ -1095,7 +1256,7 @@ class Suite:
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
         cases += [(f"uml_debug_host_{name}", self.on("uml", self.host_failure(name), debug=True))
-                  for name in ("epipe", "enospc", "closed_fd")]
+                  for name in ("epipe", "enospc", "epipe_shared", "enospc_shared", "stall", "closed_fd")]
         cases += [("l4linux_boot", self.on("l4linux", self.l4linux_boot))]
         cases += [(f"l4linux_{name}", self.on("l4linux", self.adversarial(name))) for name in L4_ADVERSARIAL]
         for target in DEBUG_TARGETS:

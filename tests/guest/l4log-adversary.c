@@ -13,6 +13,10 @@
  *   writev COUNT SEED    one writev of COUNT small iovecs (PRNG data)
  *   lines WRITERS LINES  WRITERS processes, each its own open file, each
  *                        writing LINES lines in random fragments at once
+ *   shared threads|fork WRITERS LINES
+ *                        WRITERS threads (or processes, forked after the
+ *                        open) sharing one open file, each writing LINES
+ *                        lines in writes of 1 to 20 whole lines at once
  *   throttle             signals and O_NONBLOCK against the rate limit
  *   sleeper              a write sleeping on the rate limit; rmmod meanwhile
  *   nonroot UID GID      open as UID:GID (supplementary group GID): prints
@@ -27,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -301,6 +306,76 @@ static void concurrent_lines(int writers, int lines)
 	}
 }
 
+/* Writer `w` of a shared file: its lines in writes of 1 to 20 lines (up to about 6 KiB, more
+ * than a line buffer holds, so that a write takes several steps). */
+static int shared_writer(int fd, int w, int lines)
+{
+	char buf[20 * 320];
+	uint64_t state = 0x5eed + w;
+
+	for (int n = 0; n < lines;) {
+		size_t len = 0;
+		int batch;
+
+		state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+		batch = 1 + (state >> 33) % 20;
+		for (int i = 0; i < batch && n < lines; i++)
+			len += make_line(buf + len, w, n++);
+		if (write(fd, buf, len) != (ssize_t)len) {
+			fprintf(stderr, "shared writer %d: write of %zu bytes: %s\n", w, len, strerror(errno));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+struct shared_thread {
+	pthread_t thread;
+	int fd, w, lines, status;
+};
+
+static void *shared_thread(void *arg)
+{
+	struct shared_thread *t = arg;
+
+	t->status = shared_writer(t->fd, t->w, t->lines);
+	return NULL;
+}
+
+static void shared_lines(const char *how, int writers, int lines)
+{
+	int fd = open_device(0);
+
+	if (!strcmp(how, "threads")) {
+		struct shared_thread t[64];
+
+		if (writers > 64)
+			writers = 64;
+		for (int w = 0; w < writers; w++) {
+			t[w] = (struct shared_thread){ .fd = fd, .w = w, .lines = lines };
+			if (pthread_create(&t[w].thread, NULL, shared_thread, &t[w]))
+				failed("pthread_create");
+		}
+		for (int w = 0; w < writers; w++) {
+			pthread_join(t[w].thread, NULL);
+			if (t[w].status)
+				failed("shared thread %d failed", w);
+		}
+	} else {
+		for (int w = 0; w < writers; w++)
+			if (fork() == 0)
+				exit(shared_writer(fd, w, lines));
+		for (int w = 0; w < writers; w++) {
+			int status;
+
+			if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+				failed("a forked writer failed");
+		}
+	}
+	if (close(fd))
+		failed("close of the shared file: %s", strerror(errno));
+}
+
 /* --- rate limit ----------------------------------------------------------- */
 
 static void on_alarm(int sig)
@@ -387,6 +462,9 @@ static void sleeper(void)
 	int status;
 
 	set_param("rate_limit", "1");
+	/* A second at 1 byte/s fills the bucket: the write takes its first byte at once, holds it
+	 * (no newline) and sleeps for the second; the close at the writer's death sends the 'k'. */
+	usleep(1100000);
 	child = fork();
 	if (child == 0) {
 		char buf[64];
@@ -490,6 +568,8 @@ int main(int argc, char **argv)
 		many_iovecs(atoi(argv[2]), strtoull(argv[3], NULL, 0));
 	else if (!strcmp(cmd, "lines") && argc == 4)
 		concurrent_lines(atoi(argv[2]), atoi(argv[3]));
+	else if (!strcmp(cmd, "shared") && argc == 5)
+		shared_lines(argv[2], atoi(argv[3]), atoi(argv[4]));
 	else if (!strcmp(cmd, "throttle") && argc == 2)
 		throttle();
 	else if (!strcmp(cmd, "sleeper") && argc == 2)

@@ -22,22 +22,52 @@
  *                          write lines of the stream below until a write
  *                          fails and three more after it; prints what the
  *                          writes returned and l4log's counters
+ *   host-shared FD MODULE THREADS
+ *                          the same with THREADS threads writing through one
+ *                          open file, each its own stream of bytes (below)
+ *                          in writes of random sizes, until each has seen
+ *                          three failed writes; prints what each thread's
+ *                          writes returned and l4log's counters
+ *   stall FD MODULE        FD is a non-blocking pipe that the host does not
+ *                          read: a blocking writer waits and dies of
+ *                          SIGKILL, a blocking writer of another file waits
+ *                          for it and dies of SIGKILL, a non-blocking writer
+ *                          gets EAGAIN, a close gives up its unfinished line
+ *                          after its deadline; then the host drains the
+ *                          pipe, a line goes through, rmmod works
+ *   loadrace MODULE COUNT [ARGS]
+ *                          COUNT loads with ARGS that fail for mode or group
+ *                          out of range (EINVAL), and COUNT that fail for
+ *                          a /dev without the node, in a mount namespace of
+ *                          the loader's own (ENOENT, after the device is
+ *                          registered), while another process opens
+ *                          /dev/l4log in a loop: no open may succeed
  *
  * Texts sent to the host: the write case sends "w<N>\n" for N = 1, 2, ...;
  * the close case "c<N>" for N = 1, 2, ... (no newline: the close sends it);
  * the host case the stream of 100-byte lines "l4log-host <offset, 10
- * digits> " padded with '.' to 99 bytes and a newline.
+ * digits> " padded with '.' to 99 bytes and a newline. In the host-shared
+ * case thread T writes byte I of its stream as shared_byte(T, I): each
+ * thread its own 16 byte values, no newline, so that the host's bytes of
+ * each thread can be told apart.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEVICE "/dev/l4log"
@@ -356,13 +386,10 @@ static void host_stream(char *buf, long offset, size_t size)
 	}
 }
 
-static void host_case(int channel, const char *path)
+/* Loads l4log on the host channel `channel` (escape=N), unloading it first. */
+static int load_on_channel(const char *path, int channel)
 {
-	enum { MAX_LINES = 100, AFTER = 3 };
-	static char buf[MAX_LINES * HOST_LINE];
-	long offset = 0, short_writes = 0, error_writes = 0, errors0, bytes0;
-	unsigned long seed = 1;
-	int module = open(path, O_RDONLY | O_CLOEXEC), fd, last_err = 0, after = 0;
+	int module = open(path, O_RDONLY | O_CLOEXEC);
 	char args[64];
 
 	if (module < 0)
@@ -372,6 +399,17 @@ static void host_case(int channel, const char *path)
 		die("rmmod l4log");
 	if (load(module, args) != 0)
 		die("insmod l4log.ko with the host channel under test");
+	return module;
+}
+
+static void host_case(int channel, const char *path)
+{
+	enum { MAX_LINES = 100, AFTER = 3 };
+	static char buf[MAX_LINES * HOST_LINE];
+	long offset = 0, short_writes = 0, error_writes = 0, errors0, bytes0;
+	unsigned long seed = 1;
+	int module = load_on_channel(path, channel), fd, last_err = 0, after = 0;
+
 	fd = open(DEVICE, O_WRONLY);
 	if (fd < 0)
 		die(DEVICE);
@@ -412,6 +450,315 @@ static void host_case(int channel, const char *path)
 	close(module);
 }
 
+/* --- host-shared ---------------------------------------------------------- */
+
+#define SHARED_MAX_THREADS 8
+#define SHARED_MAX_WRITE 10000
+
+/* Byte `i` of thread `t`'s stream: one of the thread's own 16 values. */
+static unsigned char shared_byte(int t, long i)
+{
+	return 0x21 + 16 * t + ((i * 5 + (i >> 4)) & 15);
+}
+
+struct shared_writer {
+	pthread_t thread;
+	int fd, t;
+	long returned;
+	int failed_writes;
+	int last_err;
+};
+
+static void *shared_writer(void *arg)
+{
+	struct shared_writer *w = arg;
+	static __thread char buf[SHARED_MAX_WRITE];
+	unsigned long seed = 7 + w->t;
+	int failures_seen = 0;
+
+	for (long writes = 0; failures_seen < 3 && writes < 100000; writes++) {
+		size_t size;
+		ssize_t ret;
+
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		size = 1 + (seed >> 33) % SHARED_MAX_WRITE;
+		for (size_t at = 0; at < size; at++)
+			buf[at] = shared_byte(w->t, w->returned + at);
+		ret = write(w->fd, buf, size);
+		if (ret < 0) {
+			w->last_err = errno;
+			failures_seen++;
+		} else {
+			w->returned += ret;
+			if ((size_t)ret < size)
+				failures_seen++;
+		}
+	}
+	w->failed_writes = failures_seen;
+	return NULL;
+}
+
+static void host_shared_case(int channel, const char *path, int threads)
+{
+	struct shared_writer w[SHARED_MAX_THREADS];
+	long bytes0, host0, dropped0, errors0;
+	int module = load_on_channel(path, channel), fd, probe;
+
+	if (threads < 1 || threads > SHARED_MAX_THREADS)
+		die("host-shared: 1 to 8 threads");
+	fd = open(DEVICE, O_WRONLY);
+	if (fd < 0)
+		die(DEVICE);
+	bytes0 = counter(fd, "l4log-bytes");
+	host0 = counter(fd, "l4log-host-bytes");
+	dropped0 = counter(fd, "l4log-dropped-bytes");
+	errors0 = counter(fd, "l4log-host-errors");
+	for (int t = 0; t < threads; t++) {
+		w[t] = (struct shared_writer){ .fd = fd, .t = t };
+		if (pthread_create(&w[t].thread, NULL, shared_writer, &w[t]))
+			die("pthread_create");
+	}
+	for (int t = 0; t < threads; t++)
+		pthread_join(w[t].thread, NULL);
+	/* The close sends what the file still holds, or counts it dropped. */
+	close(fd);
+	probe = open(DEVICE, O_WRONLY);
+	if (probe < 0)
+		die(DEVICE);
+	printf("l4log-fault: host-shared threads=%d returned=", threads);
+	for (int t = 0; t < threads; t++)
+		printf("%s%ld", t ? "," : "", w[t].returned);
+	printf(" errno=%s bytes=%ld host-bytes=%ld dropped=%ld host-errors=%ld\n",
+	       strerrorname_np(w[0].last_err) ?: "?", counter(probe, "l4log-bytes") - bytes0,
+	       counter(probe, "l4log-host-bytes") - host0, counter(probe, "l4log-dropped-bytes") - dropped0,
+	       counter(probe, "l4log-host-errors") - errors0);
+	for (int t = 0; t < threads; t++)
+		if (w[t].failed_writes < 3)
+			failed("thread %d saw %d failed writes in 100000", t, w[t].failed_writes);
+	close(probe);
+	close(module);
+}
+
+/* --- stall ------------------------------------------------------------------ */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A child that opens the device (O_NONBLOCK if `flags` says so) and writes once: `size` - 1
+ * bytes of `letter` and a newline; then exits 0. */
+static pid_t stall_writer(char letter, size_t size, int flags)
+{
+	pid_t child = fork();
+
+	if (child == 0) {
+		static char buf[1 << 20];
+		int fd = open(DEVICE, O_WRONLY | flags);
+
+		memset(buf, letter, size - 1);
+		buf[size - 1] = '\n';
+		if (fd < 0 || write(fd, buf, size) < 0)
+			exit(2);
+		exit(0);
+	}
+	if (child < 0)
+		die("fork");
+	return child;
+}
+
+/* Whether `child` is still running after `seconds`. */
+static int still_running(pid_t child, double seconds)
+{
+	usleep((useconds_t)(seconds * 1e6));
+	return waitpid(child, NULL, WNOHANG) == 0;
+}
+
+/* Kills `child` with SIGKILL; whether it died of it within `seconds`. */
+static int killed_within(pid_t child, double seconds)
+{
+	double end = now() + seconds;
+	int status;
+
+	kill(child, SIGKILL);
+	while (now() < end) {
+		pid_t got = waitpid(child, &status, WNOHANG);
+
+		if (got == child)
+			return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void stall_case(int channel, const char *path)
+{
+	int module = load_on_channel(path, channel), fd;
+	pid_t holder, waiter;
+	double start, took;
+	long dropped0;
+	ssize_t ret;
+
+	/* 1 MiB: more than the host's pipe holds, so the writer waits for the host. */
+	holder = stall_writer('a', 1 << 20, 0);
+	if (!still_running(holder, 1.0))
+		failed("a blocking write of 1 MiB to a host that does not read returned");
+	/* A blocking writer of another file waits for the first one's send. */
+	waiter = stall_writer('b', 10, 0);
+	if (!still_running(waiter, 0.5))
+		failed("a blocking write waiting for another file's stalled send returned");
+	if (!killed_within(waiter, 3.0))
+		failed("the writer waiting for another file's send did not die of SIGKILL within 3 s");
+	else
+		printf("l4log-fault: stall waiter killed\n");
+	/* Non-blocking: EAGAIN at once, nothing taken. */
+	fd = open(DEVICE, O_WRONLY | O_NONBLOCK);
+	if (fd < 0)
+		die(DEVICE);
+	start = now();
+	ret = write(fd, "nonblocking\n", 12);
+	took = now() - start;
+	if (ret != -1 || errno != EAGAIN)
+		failed("a non-blocking write to a stalled host returned %zd (%s), not EAGAIN", ret,
+		       ret < 0 ? strerror(errno) : "no error");
+	else if (took > 0.5)
+		failed("a non-blocking write to a stalled host took %.2f s", took);
+	else
+		printf("l4log-fault: stall nonblocking EAGAIN in %.3f s\n", took);
+	close(fd);
+	if (!killed_within(holder, 3.0))
+		failed("the blocking writer did not die of SIGKILL within 3 s");
+	else
+		printf("l4log-fault: stall holder killed\n");
+	/* A close with an unfinished line: given up after its deadline, counted. */
+	fd = open(DEVICE, O_WRONLY);
+	if (fd < 0)
+		die(DEVICE);
+	dropped0 = counter(fd, "l4log-dropped-bytes");
+	if (write(fd, "unfinished", 10) != 10)
+		failed("writing an unfinished line (held, not sent) failed");
+	start = now();
+	close(fd);
+	took = now() - start;
+	fd = open(DEVICE, O_WRONLY);
+	if (fd < 0)
+		die(DEVICE);
+	printf("l4log-fault: stall close took %.3f s, dropped %ld\n", took,
+	       counter(fd, "l4log-dropped-bytes") - dropped0);
+	if (took < 0.9 || took > 3.0)
+		failed("the close took %.2f s; its deadline is 1 s", took);
+	/* The host drains the pipe now; a blocking write waits for it and goes through. */
+	printf("l4log-fault: stall drain now\n");
+	fflush(stdout);
+	if (write(fd, "after the stall\n", 16) != 16)
+		failed("the line after the stall was not written: %s", strerror(errno));
+	printf("l4log-fault: stall counters host-bytes=%ld host-errors=%ld\n",
+	       counter(fd, "l4log-host-bytes"), counter(fd, "l4log-host-errors"));
+	close(fd);
+	if (unload() != 0)
+		failed("rmmod after the host drained: %s", strerror(errno));
+	close(module);
+}
+
+/* --- loadrace ---------------------------------------------------------------- */
+
+/* What the opener saw, in memory it shares with the loader. */
+struct open_tally {
+	volatile int stop;
+	long opened, enoent, enodev, other;
+};
+
+static void opener(struct open_tally *tally)
+{
+	while (!tally->stop) {
+		int fd = open(DEVICE, O_WRONLY);
+
+		if (fd >= 0) {
+			tally->opened++;
+			(void)!write(fd, "raced\n", 6);
+			close(fd);
+		} else if (errno == ENOENT) {
+			tally->enoent++;
+		} else if (errno == ENODEV || errno == ENXIO) {
+			tally->enodev++;
+		} else {
+			tally->other++;
+		}
+	}
+	exit(0);
+}
+
+/* A load in a mount namespace of its own whose /dev is an empty tmpfs: the device is
+ * registered (its node appears in the real /dev), then applying mode=0660 fails (ENOENT).
+ * Returns the load's errno (0 if it worked). */
+static int load_without_node(int module, const char *args)
+{
+	pid_t child = fork();
+	int status;
+
+	if (child == 0) {
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("l4log-empty-dev", "/dev", "tmpfs", 0, NULL))
+			exit(100);
+		exit(load(module, args) == 0 ? 0 : errno);
+	}
+	if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status))
+		die("the loader without /dev/l4log");
+	if (WEXITSTATUS(status) == 100)
+		die("a mount namespace with an empty /dev");
+	return WEXITSTATUS(status);
+}
+
+static void loadrace_case(const char *path, int count, const char *base_args)
+{
+	char bad_mode[256], bad_group[256], no_node[256];
+	struct open_tally *tally = mmap(NULL, sizeof(*tally), PROT_READ | PROT_WRITE,
+					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int module = open(path, O_RDONLY | O_CLOEXEC), einval = 0, enoent = 0, other = 0;
+	pid_t child;
+
+	if (module < 0 || tally == MAP_FAILED)
+		die(path);
+	snprintf(bad_mode, sizeof(bad_mode), "%s mode=01000", base_args);
+	snprintf(bad_group, sizeof(bad_group), "%s group=4294967295", base_args);
+	snprintf(no_node, sizeof(no_node), "%s mode=0660", base_args);
+	if (exists(MODULE_DIR) && unload() != 0)
+		die("rmmod l4log");
+	child = fork();
+	if (child == 0)
+		opener(tally);
+	for (int i = 0; i < count; i++) {
+		int err;
+
+		if (load(module, i % 2 ? bad_group : bad_mode) == 0)
+			failed("a load with mode or group out of range worked");
+		else if (errno == EINVAL)
+			einval++;
+		else
+			other++;
+		err = load_without_node(module, no_node);
+		if (err == ENOENT)
+			enoent++;
+		else if (err == 0)
+			failed("a load without /dev/l4log worked");
+		else
+			other++;
+		if (exists(MODULE_DIR))
+			failed("l4log is loaded after a failed load");
+	}
+	tally->stop = 1;
+	waitpid(child, NULL, 0);
+	printf("l4log-fault: loadrace loads=%d einval=%d enoent=%d other=%d opened=%ld "
+	       "open-enoent=%ld open-enodev=%ld open-other=%ld\n",
+	       2 * count, einval, enoent, other, tally->opened, tally->enoent, tally->enodev, tally->other);
+	if (tally->opened)
+		failed("%ld opens succeeded on loads that failed", tally->opened);
+	close(module);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -425,6 +772,18 @@ int main(int argc, char **argv)
 		host_case(atoi(argv[2]), argv[3]);
 		return failures ? 1 : 0;
 	}
+	if (!strcmp(cmd, "host-shared") && argc == 5) {
+		host_shared_case(atoi(argv[2]), argv[3], atoi(argv[4]));
+		return failures ? 1 : 0;
+	}
+	if (!strcmp(cmd, "stall") && argc == 4) {
+		stall_case(atoi(argv[2]), argv[3]);
+		return failures ? 1 : 0;
+	}
+	if (!strcmp(cmd, "loadrace") && (argc == 4 || argc == 5)) {
+		loadrace_case(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : "");
+		return failures ? 1 : 0;
+	}
 	open_fail_nth();
 	if (!strcmp(cmd, "insmod") && argc >= 3)
 		insmod_case(argv[2], argc > 3 ? argv[3] : "");
@@ -436,7 +795,8 @@ int main(int argc, char **argv)
 		close_case();
 	else {
 		fprintf(stderr, "usage: l4log-faults setup | insmod MODULE [ARGS] | open | write | close | "
-				"host FD MODULE\n");
+				"host FD MODULE | host-shared FD MODULE THREADS | stall FD MODULE | "
+				"loadrace MODULE COUNT [ARGS]\n");
 		return 2;
 	}
 	return failures ? 1 : 0;

@@ -88,7 +88,16 @@ fn pattern(len: usize) -> Vec<u8> {
 mod tests {
     use super::*;
     use kernel::prelude::*;
-    use l4bridge::{HostLog, Stats, MAX_CHUNK};
+    use l4bridge::{HostLog, Patience, Stats, MAX_CHUNK};
+
+    /// Never waits: the L4Re transport does not ask (its IPC has no timeout).
+    struct NoWait;
+
+    impl Patience for NoWait {
+        fn wait_for_host(&mut self) -> Result {
+            Err(EAGAIN)
+        }
+    }
 
     /// The write sizes of the tests: around one and two chunks, a page, a large write.
     const SIZES: [usize; 11] = [1, 2, 487, 488, 489, 975, 976, 977, 4096, 65536, 1 << 20];
@@ -105,7 +114,7 @@ mod tests {
             let _serial = reset(None);
             let data = pattern(size);
             let log = HostLog::open(None).unwrap();
-            log.write(&data).unwrap();
+            log.write(&data, &mut NoWait).unwrap();
             let writes = writes();
             let chunks = size.div_ceil(488);
             assert_eq!(writes.len(), chunks, "IPCs for {size} bytes");
@@ -139,7 +148,7 @@ mod tests {
         for (size, ipcs) in [(4096, 9), (1 << 20, 2149)] {
             let _serial = reset(None);
             let log = HostLog::open(None).unwrap();
-            log.write(&pattern(size)).unwrap();
+            log.write(&pattern(size), &mut NoWait).unwrap();
             assert_eq!(writes().len(), ipcs, "{size} bytes");
         }
     }
@@ -148,7 +157,7 @@ mod tests {
     fn empty_write_makes_no_ipc() {
         let _serial = reset(None);
         let log = HostLog::open(None).unwrap();
-        log.write(&[]).unwrap();
+        log.write(&[], &mut NoWait).unwrap();
         assert!(writes().is_empty());
         assert_eq!(log.stats(), Stats::default());
     }
@@ -160,7 +169,7 @@ mod tests {
             for (size, fail_at) in [(1, 0), (488, 0), (489, 1), (4096, 3), (4096, 8)] {
                 let _serial = reset(Some((fail_at, error)));
                 let log = HostLog::open(None).unwrap();
-                let err = log.write(&pattern(size)).unwrap_err();
+                let err = log.write(&pattern(size), &mut NoWait).unwrap_err();
                 assert_eq!(err.error, EIO, "IPC error {error:#x}");
                 assert_eq!(
                     err.sent,

@@ -10,13 +10,22 @@
 mod l4bridge;
 
 use kernel::prelude::*;
-use l4bridge::{HostLog, MAX_CHUNK};
+use l4bridge::{HostLog, Patience, MAX_CHUNK};
+
+/// Never waits: the L4Re transport does not ask (its IPC has no timeout).
+struct NoWait;
+
+impl Patience for NoWait {
+    fn wait_for_host(&mut self) -> Result {
+        Err(EAGAIN)
+    }
+}
 
 /// Opens the L4Re log and writes `bytes` to it: the whole transport, reachable from one symbol.
 /// Returns the bytes that reached the log, or a negative errno when opening failed.
 pub fn l4log_check_write(bytes: &[u8]) -> Result<usize> {
     let log = HostLog::open(None)?;
-    let sent = match log.write(bytes) {
+    let sent = match log.write(bytes, &mut NoWait) {
         Ok(()) => bytes.len(),
         Err(err) => err.sent,
     };

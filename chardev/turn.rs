@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A lock held for as long as a write or a send to the host takes, with waits a signal ends.
+//!
+//! A kernel mutex is meant to be held briefly, and it is waited for uninterruptibly. A write
+//! through one file, or a send to the host, can take long: the rate limit, or a host channel
+//! that is full, keeps it waiting. A [`Turn`] is held that long, and whoever waits for it sleeps
+//! interruptibly: a signal ends the wait with `ERESTARTSYS`. A holder that waits for the host
+//! says so ([`Turn::mark_stalled`]); from then on, until it lets go, a non-blocking caller gets
+//! `EAGAIN` instead of waiting, and a close waits only until its deadline.
+
+use crate::waiting::Waiting;
+use kernel::{
+    prelude::*,
+    str::CStr,
+    sync::{CondVar, LockClassKey, Mutex, MutexGuard},
+    time::{delay::fsleep, Delta},
+};
+
+/// Who has the turn.
+struct State {
+    taken: bool,
+    /// The holder waits for the host.
+    stalled: bool,
+}
+
+/// Data that one caller at a time uses, for as long as it needs; see the module documentation.
+#[pin_data]
+pub(crate) struct Turn<T> {
+    #[pin]
+    state: Mutex<State>,
+    /// Notified when the turn is given back and when its holder stalls.
+    #[pin]
+    changed: CondVar,
+    /// Locked only by the holder of the turn (and so never waited for long).
+    #[pin]
+    data: Mutex<T>,
+}
+
+/// The names and lockdep classes of the locks of one kind of [`Turn`]; made by [`turn_class!`].
+pub(crate) struct TurnClass {
+    pub(crate) names: [&'static CStr; 3],
+    pub(crate) keys: [Pin<&'static LockClassKey>; 3],
+}
+
+/// The [`TurnClass`] of the turns made at the place of the call, named `$name`.
+macro_rules! turn_class {
+    ($name:literal) => {
+        $crate::turn::TurnClass {
+            names: [
+                kernel::c_str!(concat!($name, ".state")),
+                kernel::c_str!(concat!($name, ".changed")),
+                kernel::c_str!(concat!($name, ".data")),
+            ],
+            keys: [
+                kernel::static_lock_class!(),
+                kernel::static_lock_class!(),
+                kernel::static_lock_class!(),
+            ],
+        }
+    };
+}
+pub(crate) use turn_class;
+
+/// How long a close's wait for a stalled holder sleeps between looks.
+const STALLED_POLL: Delta = Delta::from_millis(1);
+
+impl<T> Turn<T> {
+    pub(crate) fn new(data: impl PinInit<T>, class: TurnClass) -> impl PinInit<Self> {
+        let TurnClass { names, keys } = class;
+        pin_init!(Self {
+            state <- Mutex::new(
+                State {
+                    taken: false,
+                    stalled: false,
+                },
+                names[0],
+                keys[0]
+            ),
+            changed <- CondVar::new(names[1], keys[1]),
+            data <- Mutex::new(data, names[2], keys[2]),
+        })
+    }
+
+    /// Takes the turn, waiting for it as `waiting` allows:
+    /// - [`Waiting::Allowed`]: until it is free, or a signal ends the wait (`ERESTARTSYS`);
+    /// - [`Waiting::NotAllowed`]: the same while the holder makes progress; `EAGAIN` once the
+    ///   holder waits for the host;
+    /// - [`Waiting::Until`]: uninterruptibly while the holder makes progress; once the holder
+    ///   waits for the host, until the deadline (`ETIMEDOUT`).
+    pub(crate) fn take(&self, waiting: Waiting) -> Result<TurnGuard<'_, T>> {
+        let mut state = self.state.lock();
+        while state.taken {
+            match waiting {
+                Waiting::NotAllowed if state.stalled => return Err(EAGAIN),
+                Waiting::Allowed | Waiting::NotAllowed => {
+                    if self.changed.wait_interruptible(&mut state) {
+                        return Err(ERESTARTSYS);
+                    }
+                }
+                // The holder gives the turn back or stalls soon: it notifies both.
+                Waiting::Until(_) if !state.stalled => self.changed.wait(&mut state),
+                Waiting::Until(_) if waiting.expired() => return Err(ETIMEDOUT),
+                Waiting::Until(_) => {
+                    // No signal may end this wait (a close of a killed process has one
+                    // pending), and the deadline bounds it: sleep briefly, then look again.
+                    drop(state);
+                    fsleep(STALLED_POLL);
+                    state = self.state.lock();
+                }
+            }
+        }
+        state.taken = true;
+        state.stalled = false;
+        drop(state);
+        Ok(TurnGuard {
+            data: self.data.lock(),
+            _held: Held { turn: self },
+        })
+    }
+
+    /// Tells those waiting for the turn that its holder waits for the host. Only the holder
+    /// calls it; it holds until the turn is given back.
+    #[cfg_attr(
+        not(CONFIG_UML),
+        expect(
+            dead_code,
+            reason = "only the uml transport finds the host full; the others never ask"
+        )
+    )]
+    pub(crate) fn mark_stalled(&self) {
+        let mut state = self.state.lock();
+        if state.taken && !state.stalled {
+            state.stalled = true;
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// The turn, held: the data, to use until it is dropped.
+pub(crate) struct TurnGuard<'a, T> {
+    // Dropped before `_held`, so that whoever takes the turn next finds the data unlocked.
+    data: MutexGuard<'a, T>,
+    _held: Held<'a, T>,
+}
+
+impl<T> core::ops::Deref for TurnGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+impl<T: Unpin> core::ops::DerefMut for TurnGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.data
+    }
+}
+
+/// Gives the turn back when dropped.
+struct Held<'a, T> {
+    turn: &'a Turn<T>,
+}
+
+impl<T> Drop for Held<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.turn.state.lock();
+        state.taken = false;
+        state.stalled = false;
+        self.turn.changed.notify_all();
+    }
+}
