@@ -193,3 +193,53 @@ mod kunit {
         assert_eq!(bucket.wait_for(10, 100), 50_000_000);
     }
 }
+
+/// KUnit tests of the turn a write or a send holds, without a second thread: what a caller
+/// that may not wait, or only until a deadline, gets while the turn is held.
+#[kernel::macros::kunit_tests(l4log_turn)]
+mod turn_kunit {
+    use crate::turn::{turn_class, Turn};
+    use crate::waiting::Waiting;
+    use kernel::{
+        prelude::*,
+        time::{Delta, Instant},
+    };
+
+    fn new_turn() -> Pin<KBox<Turn<u32>>> {
+        KBox::pin_init(Turn::new(7, turn_class!("l4log_test_turn")), GFP_KERNEL).unwrap()
+    }
+
+    fn expired() -> Waiting {
+        Waiting::Until(Instant::now() - Delta::from_millis(1))
+    }
+
+    #[test]
+    fn a_free_turn_is_taken_at_once_by_anyone() {
+        let turn = new_turn();
+        for waiting in [Waiting::Allowed, Waiting::NotAllowed, expired()] {
+            let mut guard = turn.take(waiting).unwrap();
+            *guard += 1;
+        }
+        assert_eq!(*turn.take(Waiting::NotAllowed).unwrap(), 10);
+    }
+
+    #[test]
+    fn a_stalled_holder_sends_non_blocking_callers_away() {
+        let turn = new_turn();
+        let guard = turn.take(Waiting::Allowed).unwrap();
+        turn.mark_stalled();
+        assert_eq!(turn.take(Waiting::NotAllowed).err(), Some(EAGAIN));
+        assert_eq!(turn.take(expired()).err(), Some(ETIMEDOUT));
+        drop(guard);
+        // Given back, the turn is free and no longer stalled.
+        let again = turn.take(Waiting::NotAllowed).unwrap();
+        assert_eq!(*again, 7);
+    }
+
+    #[test]
+    fn stalling_a_free_turn_does_nothing() {
+        let turn = new_turn();
+        turn.mark_stalled();
+        assert!(turn.take(Waiting::NotAllowed).is_ok());
+    }
+}
