@@ -8,13 +8,14 @@
 //! (4096 bytes, 488 on L4Linux), must be the same byte for byte, call for call, whether the
 //! escaper starts from the beginning or is told where the plain text at the start ends. The
 //! line buffer's one pass (newlines and the end of plain text) is checked against plain
-//! counts on the same inputs.
+//! counts on the same inputs, and the word classes the escaper looks at text with
+//! (`words::not_plain`, `words::to_escape_or_c2`) for every byte value at every offset of a word.
 //!
-//! Inputs: every length 0..=64 of random bytes, ASCII with sparse controls, valid multi-byte
-//! UTF-8, C1 controls, and invalid sequences, each placed at every offset of a word; inputs
-//! that cross the host-call sizes with the same kinds of sequence at the boundary; and every
-//! two-byte sequence at every word offset. Prints the number of inputs; exits 1 at the first
-//! difference, showing the input.
+//! Inputs: every length 0..=64 of random bytes, ASCII with sparse controls and backslashes,
+//! valid multi-byte UTF-8 with backslashes, C1 controls, and invalid sequences, each placed at
+//! every offset of a word; inputs that cross the host-call sizes with the same kinds of
+//! sequence at the boundary; and every two-byte sequence at every word offset. Prints the
+//! number of inputs; exits 1 at the first difference, showing the input.
 
 #![allow(dead_code)]
 
@@ -25,6 +26,7 @@ mod reference;
 mod words;
 
 use escape::{Escaper, Filled};
+use words::WORD_BYTES;
 
 /// The host-call sizes of the transports: a page (QEMU, UML), one vcon IPC (L4Linux).
 const CHUNKS: [usize; 2] = [4096, 488];
@@ -88,9 +90,10 @@ impl Checker {
             .iter()
             .rposition(|&byte| byte == b'\n')
             .map_or(0, |at| at + 1);
+        // Printable ASCII but the backslash, and newline.
         let plain_end = input
             .iter()
-            .position(|&byte| !matches!(byte, b'\n' | 0x20..=0x7e))
+            .position(|&byte| !matches!(byte, b'\n' | 0x20..=0x7e) || byte == b'\\')
             .unwrap_or(input.len());
         assert_eq!(
             (newlines.count, newlines.end_of_last, plain),
@@ -108,6 +111,38 @@ impl Checker {
             }
         }
     }
+}
+
+/// Checks that the word classes of `chardev/words.rs` that the escaper uses mark exactly the
+/// bytes of their class: every byte value at every offset of a word, among random bytes.
+/// Returns how many words it looked at.
+fn check_word_classes(rng: &mut Prng) -> u64 {
+    let mut words_checked = 0;
+    for byte in 0..=u8::MAX {
+        let not_plain = !matches!(byte, b'\n' | b'\t' | b' '..=b'~') || byte == b'\\';
+        let to_escape_or_c2 = matches!(byte, 0..=0x1f | b'\\' | 0x7f | 0xc2);
+        for offset in 0..WORD_BYTES {
+            for _ in 0..64 {
+                let mut bytes = rng.next().to_le_bytes()[..WORD_BYTES].to_vec();
+                bytes[offset] = byte;
+                let (word, _) = words::split_word(&bytes).unwrap();
+                let marked = |mask: words::Word| (mask >> (8 * offset)) & 0xff;
+                assert_eq!(
+                    (
+                        marked(words::not_plain(word)),
+                        marked(words::to_escape_or_c2(word))
+                    ),
+                    (
+                        if not_plain { 0x80 } else { 0 },
+                        if to_escape_or_c2 { 0x80 } else { 0 }
+                    ),
+                    "word classes of byte {byte:#04x} in {bytes:02x?}"
+                );
+                words_checked += 1;
+            }
+        }
+    }
+    words_checked
 }
 
 fn fail(input: &[u8], chunk: usize, got: &[Vec<u8>], want: &[Vec<u8>]) -> ! {
@@ -163,9 +198,12 @@ fn special(kind: Kind, rng: &mut Prng, out: &mut Vec<u8>) {
     match kind {
         Kind::Random => out.push(rng.byte()),
         Kind::AsciiSparseControls => {
-            const CONTROLS: &[u8] = b"\x00\x07\x08\x0b\x0c\x0d\x1b\x1f\x7f\n\t";
+            // The controls, and the backslash, which is escaped too.
+            const CONTROLS: &[u8] = b"\x00\x07\x08\x0b\x0c\x0d\x1b\x1f\x7f\n\t\\";
             out.push(CONTROLS[rng.below(CONTROLS.len())]);
         }
+        // A backslash in text that is not all ASCII: found by the UTF-8 scan, not the ASCII one.
+        Kind::Utf8 if rng.below(8) == 0 => out.push(b'\\'),
         Kind::Utf8 => {
             let code = loop {
                 let code = match rng.below(3) {
@@ -311,10 +349,14 @@ fn main() {
         }
     }
     let pairs = checker.inputs - short - offsets - long;
+    let words_checked = check_word_classes(&mut rng);
 
     println!(
         "escaper and reference agree on {} inputs ({short} of length 0..=64, {offsets} at word offsets, \
          {long} across host calls and long, {pairs} two-byte sequences), host calls of {CHUNKS:?} bytes",
         checker.inputs
+    );
+    println!(
+        "word classes exact: every byte value at every offset of a word ({words_checked} words)"
     );
 }
