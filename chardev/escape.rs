@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Rendering control bytes visibly, so that what a guest writes cannot drive the host's
-//! terminal.
+//! terminal, and unambiguously, so that the host's log decodes back to the bytes written.
 //!
-//! Text passes unchanged: newline, tab and every printable character of valid UTF-8. Each byte
-//! of anything else is shown as `\xNN` (lower-case hex): the C0 controls (ESC included, so no
-//! escape sequence gets through), DEL, the C1 controls (U+0080 to U+009F, which some terminals
-//! obey), and bytes that are not valid UTF-8 (raw 0x80-0xff: a lone 0x9b is CSI to an 8-bit
-//! terminal). A backslash is not escaped, so `\x1b` in the output is either an escaped ESC or
-//! those four characters written literally; use `escape=N` for byte-exact output.
+//! Text passes unchanged: newline, tab and every printable character of valid UTF-8 but the
+//! backslash. Each byte of anything else is shown as `\xNN` (lower-case hex): the C0 controls
+//! (ESC included, so no escape sequence gets through), DEL, the C1 controls (U+0080 to U+009F,
+//! which some terminals obey), bytes that are not valid UTF-8 (raw 0x80-0xff: a lone 0x9b is
+//! CSI to an 8-bit terminal), and the backslash itself (`\x5c`, as `/dev/kmsg` has it). So every
+//! backslash in the output starts a `\xNN`, and the output decodes back to exactly the bytes
+//! written (`scripts/l4log-decode`): `\x1b` is an escaped ESC, and the four characters `\x1b`
+//! written literally come out as `\x5cx1b`.
 
 use crate::words::{self, WORD_BYTES};
 
@@ -47,7 +49,8 @@ pub(crate) struct Filled {
 
 impl<'a> Escaper<'a> {
     /// An escaper of `input`, which it has already looked at up to the first byte to escape;
-    /// `plain` bytes at its start are known to pass unchanged (printable ASCII, newline, tab).
+    /// `plain` bytes at its start are known to pass unchanged (printable ASCII but the
+    /// backslash, newline, tab).
     pub(crate) fn new(input: &'a [u8], plain: usize) -> Self {
         let mut escaper = Self {
             rest: input,
@@ -119,9 +122,10 @@ impl<'a> Escaper<'a> {
 }
 
 /// How many bytes at the start of `input` pass unchanged, and how many bytes after those form
-/// the sequence to escape there (0 at the end of the input): 1 for a C0 control or DEL, 2 for
-/// a C1 control, the length of an invalid UTF-8 sequence, or the rest of the input when it
-/// ends in an unfinished character. The first `plain` bytes are known to pass unchanged.
+/// the sequence to escape there (0 at the end of the input): 1 for a C0 control, the
+/// backslash or DEL, 2 for a C1 control, the length of an invalid UTF-8 sequence, or the rest
+/// of the input when it ends in an unfinished character. The first `plain` bytes are known to
+/// pass unchanged.
 fn scan(input: &[u8], plain: usize) -> (usize, usize) {
     let mut at = plain.min(input.len());
     loop {
@@ -130,7 +134,8 @@ fn scan(input: &[u8], plain: usize) -> (usize, usize) {
             return (at, 0);
         };
         match byte {
-            b'\n' | b'\t' | 0x20..=0x7e => at += 1,
+            b'\n' | b'\t' => at += 1,
+            _ if words::is_plain_ascii(byte) => at += 1,
             _ if is_escaped_alone(byte) => return (at, 1),
             _ => return utf8_scan(input, at),
         }
@@ -138,14 +143,15 @@ fn scan(input: &[u8], plain: usize) -> (usize, usize) {
 }
 
 /// Whether `byte` is a sequence to escape of one byte, whatever follows it: C0 controls but
-/// newline and tab, DEL, and bytes that start no UTF-8 character (continuation bytes, the
-/// leads of overlong forms, 0xf5 and above).
+/// newline and tab, the backslash, DEL, and bytes that start no UTF-8 character (continuation
+/// bytes, the leads of overlong forms, 0xf5 and above).
 fn is_escaped_alone(byte: u8) -> bool {
-    matches!(byte, 0..=0x08 | 0x0b..=0x1f | 0x7f | 0x80..=0xc1 | 0xf5..=0xff)
+    matches!(byte, 0..=0x08 | 0x0b..=0x1f | b'\\' | 0x7f | 0x80..=0xc1 | 0xf5..=0xff)
 }
 
-/// Where the plain text (printable ASCII, newline, tab) from `at` on first has a byte that is
-/// not plain, looking a word at a time; or where fewer than a word's bytes are left.
+/// Where the plain text (printable ASCII but the backslash, newline, tab) from `at` on first
+/// has a byte that is not plain, looking a word at a time; or where fewer than a word's bytes
+/// are left.
 fn plain_words_end(input: &[u8], mut at: usize) -> usize {
     while let Some((word, _)) = words::split_word(&input[at..]) {
         let not_plain = words::not_plain(word);
@@ -159,7 +165,7 @@ fn plain_words_end(input: &[u8], mut at: usize) -> usize {
 
 /// [`scan`] from `at` (a byte >= 0x80) on, where the text is no longer all ASCII: UTF-8 is
 /// validated in windows that grow from [`FIRST_WINDOW`] bytes, so that a stop soon after `at`
-/// costs little, and each window's valid text is searched for controls.
+/// costs little, and each window's valid text is searched for characters to escape.
 fn utf8_scan(input: &[u8], mut at: usize) -> (usize, usize) {
     let mut window = FIRST_WINDOW;
     while at < input.len() {
@@ -172,7 +178,7 @@ fn utf8_scan(input: &[u8], mut at: usize) -> (usize, usize) {
             // or an unfinished character at the end of the input.
             Err(error) => return (at, error.error_len().unwrap_or(input.len() - at)),
         };
-        if let Some((start, len)) = first_control(&input[at..at + valid]) {
+        if let Some((start, len)) = first_to_escape(&input[at..at + valid]) {
             return (at + start, len);
         }
         at += valid;
@@ -187,27 +193,27 @@ const FIRST_WINDOW: usize = 16;
 // A window must hold a whole character, four bytes at most.
 const _: () = assert!(FIRST_WINDOW >= 4);
 
-/// Where the first control character of the valid UTF-8 `text` starts and how many bytes it
-/// has, newline and tab excepted: C0 and DEL (1 byte), C1 (U+0080 to U+009F: 0xc2 and a
-/// byte up to 0x9f).
-fn first_control(text: &[u8]) -> Option<(usize, usize)> {
+/// Where the first character to escape of the valid UTF-8 `text` starts and how many bytes it
+/// has: C0 controls but newline and tab, the backslash and DEL (1 byte), C1 controls (U+0080
+/// to U+009F: 0xc2 and a byte up to 0x9f).
+fn first_to_escape(text: &[u8]) -> Option<(usize, usize)> {
     let mut at = 0;
     while at < text.len() {
         let Some((word, _)) = words::split_word(&text[at..]) else {
             // Fewer than a word's bytes left.
-            if let Some(found) = control_at(text, at) {
+            if let Some(found) = to_escape_at(text, at) {
                 return Some(found);
             }
             at += 1;
             continue;
         };
-        let suspects = words::control_or_c2(word);
+        let suspects = words::to_escape_or_c2(word);
         if suspects == 0 {
             at += WORD_BYTES;
             continue;
         }
         let suspect = at + words::first_marked(suspects);
-        if let Some(found) = control_at(text, suspect) {
+        if let Some(found) = to_escape_at(text, suspect) {
             return Some(found);
         }
         at = suspect + 1;
@@ -215,12 +221,12 @@ fn first_control(text: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-/// The control character that starts at `at` in the valid UTF-8 `text`, if one does: its
+/// The character to escape that starts at `at` in the valid UTF-8 `text`, if one does: its
 /// start and length.
-fn control_at(text: &[u8], at: usize) -> Option<(usize, usize)> {
+fn to_escape_at(text: &[u8], at: usize) -> Option<(usize, usize)> {
     match text[at] {
         b'\n' | b'\t' => None,
-        0..=0x1f | 0x7f => Some((at, 1)),
+        0..=0x1f | b'\\' | 0x7f => Some((at, 1)),
         0xc2 if matches!(text.get(at + 1), Some(0x80..=0x9f)) => Some((at, 2)),
         _ => None,
     }

@@ -27,7 +27,8 @@ const _: () = assert!(LINE_MAX >= MAX_CHUNK && LINE_MAX <= PAGE_BYTES);
 /// # Invariants
 ///
 /// `len <= LINE_MAX`; `newlines` are the [`Newlines`] of the held bytes; the first
-/// `plain_end <= len` held bytes are printable ASCII or newlines.
+/// `plain_end <= len` held bytes are printable ASCII but the backslash, or newlines: bytes that
+/// pass escaping unchanged.
 pub(crate) struct LineBuffer {
     /// Allocated on its own: a page-sized slab object.
     bytes: KBox<[u8; LINE_MAX]>,
@@ -64,7 +65,8 @@ pub(crate) struct Ready {
     pub(crate) len: usize,
     /// How many newlines they have.
     pub(crate) lines: usize,
-    /// How many of them, from the oldest, are known to be printable ASCII or newlines.
+    /// How many of them, from the oldest, are known to be printable ASCII but the backslash, or
+    /// newlines.
     pub(crate) plain: usize,
 }
 

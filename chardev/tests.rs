@@ -61,6 +61,19 @@ mod kunit {
     }
 
     #[test]
+    fn a_backslash_is_escaped_so_that_the_output_decodes_back() {
+        assert_eq!(&escaped(b"\\")[..], &b"\\x5c"[..]);
+        // Written literally, the four characters of an escaped ESC stay apart from one.
+        assert_eq!(&escaped(b"\\x1b")[..], &b"\\x5cx1b"[..]);
+        assert_eq!(&escaped(b"\x1b")[..], &b"\\x1b"[..]);
+        // In text that is not all ASCII too, and next to other bytes to escape.
+        assert_eq!(
+            &escaped("caf\u{e9} C:\\tmp\\\\\u{1b}".as_bytes())[..],
+            "caf\u{e9} C:\\x5ctmp\\x5c\\x5c\\x1b".as_bytes()
+        );
+    }
+
+    #[test]
     fn invalid_utf8_is_escaped_byte_by_byte() {
         // An overlong encoding, a surrogate, a lone continuation byte, an unfinished
         // character at the end.
@@ -113,10 +126,15 @@ mod kunit {
 
     #[test]
     fn plain_text_is_found_in_the_same_pass_while_escaping_is_on() {
-        // Up to the first byte that is not printable ASCII or newline (a tab is left to the
-        // escaper).
+        // Up to the first byte that is not printable ASCII but the backslash, or newline (a
+        // tab is left to the escaper).
         assert_eq!(line_buffer(b"ok go\x1bno\n").ready(true), ready(9, 1, 5));
         assert_eq!(line_buffer(b"ok\tgo\n").ready(true), ready(6, 1, 2));
+        assert_eq!(line_buffer(b"ok\\go\n").ready(true), ready(6, 1, 2));
+        assert_eq!(
+            line_buffer(b"a long line \\ here\n").ready(true),
+            ready(19, 1, 12)
+        );
         assert_eq!(
             line_buffer("caf\u{e9}\n".as_bytes()).ready(true),
             ready(6, 1, 3)

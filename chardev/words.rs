@@ -35,32 +35,43 @@ pub(crate) fn equal_to(word: Word, byte: u8) -> Word {
     !(((diff & LOW7) + LOW7) | diff) & HIGH
 }
 
-/// The bytes of `word` that are not plain text: other than printable ASCII (0x20 to 0x7e),
-/// newline and tab.
+/// The bytes of `word` that are not plain text (newline, tab, and plain ASCII: see
+/// [`is_plain_ascii`]).
 pub(crate) fn not_plain(word: Word) -> Word {
-    let suspects = not_printable(word);
+    let suspects = not_plain_ascii(word);
     if suspects == 0 {
         return 0;
     }
     suspects & !(equal_to(word, b'\n') | equal_to(word, b'\t'))
 }
 
-/// The bytes of `word` that are not printable ASCII: below 0x20 (newline and tab too), 0x7f,
-/// and 0x80 and above.
-fn not_printable(word: Word) -> Word {
-    let low = word & LOW7;
-    // Below 0x20: no carry out of `low + 0x60`. 0x7f: a carry out of `low + 0x01`. 0x80 and
-    // above: the high bit of `word`.
-    (!(low + splat(0x60)) | (low + splat(0x01)) | word) & HIGH
+/// Whether `byte` is plain ASCII: printable (0x20 to 0x7e) and not the backslash, which is
+/// escaped so that escaped text decodes back to exactly the bytes written.
+pub(crate) fn is_plain_ascii(byte: u8) -> bool {
+    matches!(byte, b' '..=b'[' | b']'..=b'~')
 }
 
-/// The bytes of `word` that may start a control character in UTF-8 text: those below 0x20
-/// (newline and tab too), 0x7f, and 0xc2 (the lead byte of U+0080 to U+00BF, the C1 controls
-/// among them).
-pub(crate) fn control_or_c2(word: Word) -> Word {
-    let low = word & LOW7;
-    let ascii = !word & HIGH;
-    ((!(low + splat(0x60)) | (low + splat(0x01))) & ascii) | equal_to(word, 0xc2)
+/// The bytes of `word` that are not plain ASCII: below 0x20 (newline and tab too), the
+/// backslash (0x5c), 0x7f, and 0x80 and above.
+fn not_plain_ascii(word: Word) -> Word {
+    ascii_to_escape(word & LOW7) | (word & HIGH)
+}
+
+/// The bytes of `word` that may start a character to escape in UTF-8 text: those below 0x20
+/// (newline and tab too), the backslash, 0x7f, and 0xc2 (the lead byte of U+0080 to U+00BF,
+/// the C1 controls among them).
+pub(crate) fn to_escape_or_c2(word: Word) -> Word {
+    (ascii_to_escape(word & LOW7) & !word) | equal_to(word, 0xc2)
+}
+
+/// The bytes of `low`, a word whose bytes are all below 0x80, that are ASCII to escape (or to
+/// pass, for newline and tab): below 0x20, the backslash (0x5c), and 0x7f.
+fn ascii_to_escape(low: Word) -> Word {
+    // Exact for every byte: each byte of `low`, and of `low ^ 0x5c`, is at most 0x7f, so no
+    // byte of a sum below exceeds 0x7f + 0x7f = 0xfe and none carries into the next. Below
+    // 0x20: no high bit in `low + 0x60`. 0x7f: the high bit of `low + 0x01`. The backslash:
+    // no high bit in `(low ^ 0x5c) + 0x7f`, since `low ^ 0x5c` is 0 for 0x5c only.
+    (!(low + splat(0x60)) | (low + splat(0x01)) | !((low ^ splat(b'\\')) + LOW7)) & HIGH
 }
 
 /// The index of the first byte that `mask` (as made above) marks.
@@ -94,7 +105,8 @@ pub(crate) fn newlines(bytes: &[u8]) -> Newlines {
 }
 
 /// The [`Newlines`] of `bytes` and, with `plain`, how many bytes at their start are plain
-/// text in the narrow sense of printable ASCII and newline (0 without `plain`), in one pass.
+/// text in the narrow sense of plain ASCII (see [`is_plain_ascii`]) and newline (0 without
+/// `plain`), in one pass.
 pub(crate) fn scan_lines(bytes: &[u8], plain: bool) -> (Newlines, usize) {
     let mut found = Newlines::default();
     // Where plain text was seen to end; `None` while it goes on.
@@ -108,7 +120,7 @@ pub(crate) fn scan_lines(bytes: &[u8], plain: bool) -> (Newlines, usize) {
             found.end_of_last = at + last_marked(newlines) + 1;
         }
         if plain_end.is_none() {
-            let not_plain = not_printable(word) & !newlines;
+            let not_plain = not_plain_ascii(word) & !newlines;
             if not_plain != 0 {
                 plain_end = Some(at + first_marked(not_plain));
             }
@@ -121,7 +133,7 @@ pub(crate) fn scan_lines(bytes: &[u8], plain: bool) -> (Newlines, usize) {
             found.count += 1;
             found.end_of_last = at + offset + 1;
         }
-        if plain_end.is_none() && !matches!(byte, b'\n' | 0x20..=0x7e) {
+        if plain_end.is_none() && byte != b'\n' && !is_plain_ascii(byte) {
             plain_end = Some(at + offset);
         }
     }

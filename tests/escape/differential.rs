@@ -8,15 +8,29 @@
 //! (4096 bytes, 488 on L4Linux), must be the same byte for byte, call for call, whether the
 //! escaper starts from the beginning or is told where the plain text at the start ends. The
 //! line buffer's one pass (newlines and the end of plain text) is checked against plain
-//! counts on the same inputs.
+//! counts on the same inputs, and the word classes the escaper looks at text with
+//! (`words::not_plain`, `words::to_escape_or_c2`) for every byte value at every offset of a word.
+//! Every host call must be unambiguous (each backslash in it starts a `\xNN` with lower-case
+//! hex digits), and the calls must decode back to the input.
 //!
-//! Inputs: every length 0..=64 of random bytes, ASCII with sparse controls, valid multi-byte
-//! UTF-8, C1 controls, and invalid sequences, each placed at every offset of a word; inputs
-//! that cross the host-call sizes with the same kinds of sequence at the boundary; and every
-//! two-byte sequence at every word offset. Prints the number of inputs; exits 1 at the first
-//! difference, showing the input.
+//! Inputs: every length 0..=64 of random bytes, ASCII with sparse controls and backslashes,
+//! valid multi-byte UTF-8 with backslashes, C1 controls, and invalid sequences, each placed at
+//! every offset of a word; inputs that cross the host-call sizes with the same kinds of
+//! sequence at the boundary; and every two-byte sequence at every word offset. Prints the
+//! number of inputs; exits 1 at the first difference, showing the input.
+//!
+//! `differential DIR` also writes the round-trip corpus for `scripts/l4log-decode` to DIR:
+//! inputs (backslashes written literally, every byte value, random bytes, and one in
+//! [`ROUND_TRIP_STRIDE`] of the inputs compared with the reference) concatenated in
+//! `corpus.original`, and their escaped forms (the host calls of 4096 bytes) in
+//! `corpus.escaped`; the first of them, up to the random bytes, in `small.original` and
+//! `small.escaped` as well; and in `corpus.summary`, how many inputs and bytes there are.
 
 #![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
 
 #[path = "../../chardev/escape.rs"]
 mod escape;
@@ -24,7 +38,8 @@ mod reference;
 #[path = "../../chardev/words.rs"]
 mod words;
 
-use escape::{Escaper, Filled};
+use escape::{Escaper, Filled, ESCAPED_LEN};
+use words::WORD_BYTES;
 
 /// The host-call sizes of the transports: a page (QEMU, UML), one vcon IPC (L4Linux).
 const CHUNKS: [usize; 2] = [4096, 488];
@@ -74,8 +89,13 @@ fn chunks(input: &[u8], chunk: usize, plain: usize) -> Vec<Vec<u8>> {
     calls
 }
 
+/// One in this many inputs compared with the reference goes into the round-trip corpus.
+const ROUND_TRIP_STRIDE: u64 = 31;
+
 struct Checker {
     inputs: u64,
+    /// The round-trip corpus, when a directory was named.
+    corpus: Option<Corpus>,
 }
 
 impl Checker {
@@ -88,9 +108,10 @@ impl Checker {
             .iter()
             .rposition(|&byte| byte == b'\n')
             .map_or(0, |at| at + 1);
+        // Printable ASCII but the backslash, and newline.
         let plain_end = input
             .iter()
-            .position(|&byte| !matches!(byte, b'\n' | 0x20..=0x7e))
+            .position(|&byte| !matches!(byte, b'\n' | 0x20..=0x7e) || byte == b'\\')
             .unwrap_or(input.len());
         assert_eq!(
             (newlines.count, newlines.end_of_last, plain),
@@ -106,8 +127,186 @@ impl Checker {
                     fail(input, chunk, &got, &want);
                 }
             }
+            // The escaper's calls, the same as the reference's.
+            check_decodes(input, &want);
+            if chunk == CHUNKS[0] && self.inputs % ROUND_TRIP_STRIDE == 0 {
+                if let Some(corpus) = &mut self.corpus {
+                    corpus.add(input, &want);
+                }
+            }
         }
     }
+}
+
+/// Checks that each of `calls`, the host calls the escaper made for `input`, is unambiguous
+/// escaped text: that every backslash in it starts a `\xNN` with lower-case hex digits; and that
+/// the calls, each decoded on its own, give back `input`. Exits 1 otherwise, showing where.
+fn check_decodes(input: &[u8], calls: &[Vec<u8>]) {
+    let hex = |digit: u8| match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    };
+    let mut decoded = Vec::with_capacity(input.len());
+    for (number, call) in calls.iter().enumerate() {
+        let mut at = 0;
+        while at < call.len() {
+            if call[at] != b'\\' {
+                decoded.push(call[at]);
+                at += 1;
+                continue;
+            }
+            let value = match call.get(at + 1..at + 4) {
+                Some(&[b'x', high, low]) => hex(high).zip(hex(low)),
+                _ => None,
+            };
+            let Some((high, low)) = value else {
+                eprintln!("a backslash that starts no \\xNN at byte {at} of host call {number}");
+                eprintln!(
+                    "there: {:?}",
+                    String::from_utf8_lossy(&call[at.saturating_sub(16)..call.len().min(at + 16)])
+                );
+                print_input(input);
+                std::process::exit(1);
+            };
+            decoded.push(high << 4 | low);
+            at += ESCAPED_LEN;
+        }
+    }
+    if decoded != input {
+        let at = decoded.iter().zip(input).position(|(a, b)| a != b);
+        eprintln!(
+            "the escaped text does not decode back to the input (first difference at {at:?})"
+        );
+        print_input(input);
+        std::process::exit(1);
+    }
+}
+
+/// Inputs and their escaped forms for `scripts/l4log-decode`, each concatenated in a file of
+/// their own: the escaped forms of several inputs one after the other decode to the inputs one
+/// after the other, since each is whole `\xNN`s and bytes that pass.
+struct Corpus {
+    original: BufWriter<File>,
+    escaped: BufWriter<File>,
+    inputs: u64,
+    bytes: u64,
+    escaped_bytes: u64,
+}
+
+impl Corpus {
+    /// The corpus `name` (`name.original`, `name.escaped`) in `dir`.
+    fn create(dir: &Path, name: &str) -> Self {
+        let create = |suffix: &str| {
+            let path = dir.join(format!("{name}.{suffix}"));
+            let file = File::create(&path)
+                .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
+            BufWriter::new(file)
+        };
+        Self {
+            original: create("original"),
+            escaped: create("escaped"),
+            inputs: 0,
+            bytes: 0,
+            escaped_bytes: 0,
+        }
+    }
+
+    /// Adds `input`, which the escaper made `calls` of.
+    fn add(&mut self, input: &[u8], calls: &[Vec<u8>]) {
+        self.inputs += 1;
+        self.bytes += input.len() as u64;
+        self.original.write_all(input).unwrap();
+        for call in calls {
+            self.escaped_bytes += call.len() as u64;
+            self.escaped.write_all(call).unwrap();
+        }
+    }
+
+    fn finish(mut self) {
+        self.original.flush().unwrap();
+        self.escaped.flush().unwrap();
+    }
+}
+
+/// The inputs of the round trip of its own (not compared with the reference): backslashes and
+/// what looks like escaped text, written literally; every byte value, in order, at every offset
+/// of a word, and each alone; then random bytes. And how many come before the random bytes.
+fn round_trip_inputs(rng: &mut Prng) -> (Vec<Vec<u8>>, usize) {
+    let mut inputs: Vec<Vec<u8>> = [
+        &b"\\"[..],
+        b"\\\\",
+        b"\\x1b",
+        b"\\x5c",
+        b"\\x5cx1b",
+        b"\\x",
+        b"\\x1",
+        b"\\xZZ \\X1B \\x1B \\\\x1b",
+        b"C:\\Windows\\System32\\",
+        b"printf 'tab\\t newline\\n \\033[2J'\n",
+        "caf\u{e9} \\ \u{20ac}\\\u{1f600}\\\n".as_bytes(),
+        b"\\\xc2\x9b\\\x1b[2J\x1b\\",
+        b"ends in a backslash \\",
+    ]
+    .iter()
+    .map(|input| input.to_vec())
+    .collect();
+    // Backslashes filling words, and one more.
+    inputs.push(vec![b'\\'; 3 * WORD_BYTES + 1]);
+    for before in 0..WORD_BYTES {
+        let mut input = vec![b'x'; before];
+        input.extend(0..=u8::MAX);
+        input.extend((0..=u8::MAX).rev());
+        inputs.push(input);
+    }
+    inputs.extend((0..=u8::MAX).map(|byte| vec![b'a', byte, b'z']));
+    let small = inputs.len();
+    for _ in 0..64 {
+        let len = rng.below(8192);
+        inputs.push((0..len).map(|_| rng.byte()).collect());
+    }
+    (inputs, small)
+}
+
+/// Shows `input` (its start) on standard error.
+fn print_input(input: &[u8]) {
+    eprintln!(
+        "input ({} bytes): {:02x?}",
+        input.len(),
+        &input[..input.len().min(96)]
+    );
+}
+
+/// Checks that the word classes of `chardev/words.rs` that the escaper uses mark exactly the
+/// bytes of their class: every byte value at every offset of a word, among random bytes.
+/// Returns how many words it looked at.
+fn check_word_classes(rng: &mut Prng) -> u64 {
+    let mut words_checked = 0;
+    for byte in 0..=u8::MAX {
+        let not_plain = !matches!(byte, b'\n' | b'\t' | b' '..=b'~') || byte == b'\\';
+        let to_escape_or_c2 = matches!(byte, 0..=0x1f | b'\\' | 0x7f | 0xc2);
+        for offset in 0..WORD_BYTES {
+            for _ in 0..64 {
+                let mut bytes = rng.next().to_le_bytes()[..WORD_BYTES].to_vec();
+                bytes[offset] = byte;
+                let (word, _) = words::split_word(&bytes).unwrap();
+                let marked = |mask: words::Word| (mask >> (8 * offset)) & 0xff;
+                assert_eq!(
+                    (
+                        marked(words::not_plain(word)),
+                        marked(words::to_escape_or_c2(word))
+                    ),
+                    (
+                        if not_plain { 0x80 } else { 0 },
+                        if to_escape_or_c2 { 0x80 } else { 0 }
+                    ),
+                    "word classes of byte {byte:#04x} in {bytes:02x?}"
+                );
+                words_checked += 1;
+            }
+        }
+    }
+    words_checked
 }
 
 fn fail(input: &[u8], chunk: usize, got: &[Vec<u8>], want: &[Vec<u8>]) -> ! {
@@ -119,11 +318,7 @@ fn fail(input: &[u8], chunk: usize, got: &[Vec<u8>], want: &[Vec<u8>]) -> ! {
         .position(|(a, b)| a != b)
         .unwrap_or(got_flat.len().min(want_flat.len()));
     eprintln!("escaper differs from the reference, host calls of {chunk} bytes");
-    eprintln!(
-        "input ({} bytes): {:02x?}",
-        input.len(),
-        &input[..input.len().min(96)]
-    );
+    print_input(input);
     eprintln!(
         "output: {} calls, {} bytes; reference: {} calls, {} bytes; first difference at output byte {at}",
         got.len(),
@@ -163,9 +358,12 @@ fn special(kind: Kind, rng: &mut Prng, out: &mut Vec<u8>) {
     match kind {
         Kind::Random => out.push(rng.byte()),
         Kind::AsciiSparseControls => {
-            const CONTROLS: &[u8] = b"\x00\x07\x08\x0b\x0c\x0d\x1b\x1f\x7f\n\t";
+            // The controls, and the backslash, which is escaped too.
+            const CONTROLS: &[u8] = b"\x00\x07\x08\x0b\x0c\x0d\x1b\x1f\x7f\n\t\\";
             out.push(CONTROLS[rng.below(CONTROLS.len())]);
         }
+        // A backslash in text that is not all ASCII: found by the UTF-8 scan, not the ASCII one.
+        Kind::Utf8 if rng.below(8) == 0 => out.push(b'\\'),
         Kind::Utf8 => {
             let code = loop {
                 let code = match rng.below(3) {
@@ -240,8 +438,30 @@ fn generate(kind: Kind, len: usize, sparseness: usize, rng: &mut Prng) -> Vec<u8
 }
 
 fn main() {
-    let mut checker = Checker { inputs: 0 };
+    let dir = std::env::args_os().nth(1).map(std::path::PathBuf::from);
+    let mut checker = Checker {
+        inputs: 0,
+        corpus: dir.as_deref().map(|dir| Corpus::create(dir, "corpus")),
+    };
     let mut rng = Prng(0x4c34_6c6f_6721);
+
+    // The round trip's own inputs, first in the corpus; those before the random bytes also in
+    // the small corpus (for the decoder's smallest blocks).
+    let mut round_trip_only = 0;
+    if let (Some(dir), Some(corpus)) = (&dir, &mut checker.corpus) {
+        let mut small_corpus = Corpus::create(dir, "small");
+        let (inputs, small) = round_trip_inputs(&mut Prng(0x5c_7831_6221));
+        for (number, input) in inputs.iter().enumerate() {
+            let calls = chunks(input, CHUNKS[0], 0);
+            check_decodes(input, &calls);
+            corpus.add(input, &calls);
+            if number < small {
+                small_corpus.add(input, &calls);
+            }
+        }
+        round_trip_only = inputs.len();
+        small_corpus.finish();
+    }
 
     // Every length 0..=64, every kind, dense and sparse: 65 x 5 x 3 x 1000.
     for len in 0..=64 {
@@ -311,10 +531,29 @@ fn main() {
         }
     }
     let pairs = checker.inputs - short - offsets - long;
+    let words_checked = check_word_classes(&mut rng);
 
     println!(
         "escaper and reference agree on {} inputs ({short} of length 0..=64, {offsets} at word offsets, \
          {long} across host calls and long, {pairs} two-byte sequences), host calls of {CHUNKS:?} bytes",
         checker.inputs
     );
+    println!(
+        "word classes exact: every byte value at every offset of a word ({words_checked} words)"
+    );
+    println!(
+        "unambiguous: every backslash the escaper sent starts a \\xNN, and each input's host calls \
+         decode back to it ({} inputs)",
+        checker.inputs
+    );
+    if let (Some(dir), Some(corpus)) = (&dir, checker.corpus) {
+        // For tests/escape/run's line: inputs, bytes, escaped bytes; inputs of the round trip's
+        // own, and one in how many of the inputs above.
+        let summary = format!(
+            "{} {} {} {round_trip_only} {ROUND_TRIP_STRIDE}\n",
+            corpus.inputs, corpus.bytes, corpus.escaped_bytes
+        );
+        corpus.finish();
+        std::fs::write(dir.join("corpus.summary"), summary).unwrap();
+    }
 }

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The reference escaper: the escaping part of l4log's `chardev/escape.rs` as it was before its
-//! word-at-a-time fast path (commit 5006279), unchanged, as the oracle of `differential.rs`; and
-//! in `chunks`, the chunking of `chardev/emit.rs` of the same commit.
+//! word-at-a-time fast path (commit 5006279), as the oracle of `differential.rs`, with one
+//! change since: the backslash is escaped too (in `first_to_escape`, one byte at a time like the
+//! rest); and in `chunks`, the chunking of `chardev/emit.rs` of the same commit.
 //!
-//! Text passes unchanged: newline, tab and every printable character of valid UTF-8. Each byte
-//! of anything else is shown as `\xNN` (lower-case hex): the C0 controls (ESC included, so no
-//! escape sequence gets through), DEL, the C1 controls (U+0080 to U+009F, which some terminals
-//! obey), and bytes that are not valid UTF-8 (raw 0x80-0xff: a lone 0x9b is CSI to an 8-bit
-//! terminal). A backslash is not escaped, so `\x1b` in the output is either an escaped ESC or
-//! those four characters written literally; use `escape=N` for byte-exact output.
+//! Text passes unchanged: newline, tab and every printable character of valid UTF-8 but the
+//! backslash. Each byte of anything else is shown as `\xNN` (lower-case hex): the C0 controls
+//! (ESC included, so no escape sequence gets through), DEL, the C1 controls (U+0080 to U+009F,
+//! which some terminals obey), bytes that are not valid UTF-8 (raw 0x80-0xff: a lone 0x9b is
+//! CSI to an 8-bit terminal), and the backslash (`\x5c`), so that the output decodes back to
+//! exactly the input: every backslash in it starts a `\xNN`.
 
 /// The most bytes one input byte becomes: `\xNN`.
 pub(crate) const ESCAPED_LEN: usize = 4;
@@ -65,7 +66,7 @@ impl<'a> Iterator for Pieces<'a> {
             return Some(Piece::Escaped(first));
         }
         let valid = &self.rest[..self.valid];
-        match first_control(valid) {
+        match first_to_escape(valid) {
             Some((0, len)) => {
                 self.to_escape = len;
                 self.next()
@@ -101,12 +102,14 @@ impl Pieces<'_> {
     }
 }
 
-/// Where the first control character of the valid UTF-8 `text` starts and how many bytes it
-/// has, newline and tab excepted.
-fn first_control(text: &[u8]) -> Option<(usize, usize)> {
+/// Where the first character to escape of the valid UTF-8 `text` starts and how many bytes it
+/// has: a control character (newline and tab excepted) or a backslash.
+fn first_to_escape(text: &[u8]) -> Option<(usize, usize)> {
     text.iter().enumerate().find_map(|(at, &byte)| match byte {
         b'\n' | b'\t' => None,
         0..=0x1f | 0x7f => Some((at, 1)),
+        // The backslash, so that every backslash of the output starts a `\xNN`.
+        b'\\' => Some((at, 1)),
         // U+0080 to U+009F are 0xc2 0x80 to 0xc2 0x9f in UTF-8.
         0xc2 if matches!(text.get(at + 1), Some(0x80..=0x9f)) => Some((at, 2)),
         _ => None,
