@@ -493,6 +493,9 @@ static void *shared_writer(void *arg)
 			if ((size_t)ret < size)
 				failures_seen++;
 		}
+		/* The next thread's write comes next (also on one CPU), with this one's unfinished
+		 * bytes still held. */
+		sched_yield();
 	}
 	w->failed_writes = failures_seen;
 	return NULL;
