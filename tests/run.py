@@ -82,6 +82,9 @@ PIPE_READ_FIRST = 256 << 10
 FULL_FS_BYTES = 256 << 10
 HOST_LINE = 100  # as in l4log-faults.c: lines that write steps of 4096 bytes end inside
 SHARED_THREADS = 4  # writers of the shared-file host cases
+# The rate limit of the shared-file adversarial cases (bytes per second): about 1 MB each, the
+# first 400 KB at once (the bucket's second), the rest with waits between write steps.
+SHARED_RATE = 400_000
 STALL_DRAIN = b"l4log-fault: stall drain now"
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection"
                             r"|KASAN|possible recursive locking|circular locking|inconsistent lock state")
@@ -663,14 +666,17 @@ class Suite:
     def adv_shared_file_threads(self):
         # 8 threads writing through one open file, in writes of 1 to 20 whole lines (up to about
         # 6 KiB: several write steps): writes through one file do not interleave, so every line
-        # arrives whole, once, in its writer's order.
+        # arrives whole, once, in its writer's order. The rate limit makes writes sleep between
+        # their steps, so that the other threads run meanwhile also on one CPU.
         writers, lines = 8, 1000
-        return f"./l4log-adversary shared threads {writers} {lines}", self.writer_lines_verifier(writers, lines)
+        return (f"echo {SHARED_RATE} >{PARAMS}/rate_limit && ./l4log-adversary shared threads {writers} {lines}",
+                self.writer_lines_verifier(writers, lines))
 
     def adv_shared_file_fork(self):
         # The same with two processes forked after the open.
-        writers, lines = 2, 1000
-        return f"./l4log-adversary shared fork {writers} {lines}", self.writer_lines_verifier(writers, lines)
+        writers, lines = 2, 3000
+        return (f"echo {SHARED_RATE} >{PARAMS}/rate_limit && ./l4log-adversary shared fork {writers} {lines}",
+                self.writer_lines_verifier(writers, lines))
 
     def writer_lines_verifier(self, writers, lines):
         """A check of a host log where `writers` writers each wrote `lines` lines (writer_line):

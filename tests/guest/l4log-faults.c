@@ -26,8 +26,10 @@
  *                          the same with THREADS threads writing through one
  *                          open file, each its own stream of bytes (below)
  *                          in writes of random sizes, until each has seen
- *                          three failed writes; prints what each thread's
- *                          writes returned and l4log's counters
+ *                          three failed writes, at a rate limit that makes
+ *                          writes wait between their steps; prints what
+ *                          each thread's writes returned and l4log's
+ *                          counters
  *   stall FD MODULE        FD is a non-blocking pipe that the host does not
  *                          read: a blocking writer waits and dies of
  *                          SIGKILL, a blocking writer of another file waits
@@ -509,6 +511,9 @@ static void host_shared_case(int channel, const char *path, int threads)
 
 	if (threads < 1 || threads > SHARED_MAX_THREADS)
 		die("host-shared: 1 to 8 threads");
+	/* Writes wait for the rate limit between their steps, and the other threads run meanwhile:
+	 * the first 100 KB go at once, the rest at 100 KB/s. */
+	write_file(MODULE_DIR "/parameters/rate_limit", "100000");
 	fd = open(DEVICE, O_WRONLY);
 	if (fd < 0)
 		die(DEVICE);
