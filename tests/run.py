@@ -1171,7 +1171,8 @@ class Suite:
         # A host pipe nobody reads: writers waiting for it die of SIGKILL, a non-blocking one
         # gets EAGAIN, a close gives up after its deadline; after the host drains, a line goes
         # through and rmmod works (l4log-faults checks the guest's side).
-        for want in ("stall waiter killed", "stall holder killed", "stall nonblocking EAGAIN"):
+        for want in ("stall waiter killed", "stall holder killed", "stall nonblocking EAGAIN",
+                     "stall nonblocking-host EAGAIN"):
             check(f"l4log-fault: {want}" in text, f"no '{want}'")
         closed = re.search(r"^l4log-fault: stall close took ([\d.]+) s, dropped (\d+)$", text, re.M)
         check(closed and closed[2] == "10", f"the close of an unfinished line of 10 bytes: {closed and closed[0]}")

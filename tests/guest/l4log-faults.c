@@ -33,8 +33,9 @@
  *   stall FD MODULE        FD is a non-blocking pipe that the host does not
  *                          read: a blocking writer waits and dies of
  *                          SIGKILL, a blocking writer of another file waits
- *                          for it and dies of SIGKILL, a non-blocking writer
- *                          gets EAGAIN, a close gives up its unfinished line
+ *                          for it and dies of SIGKILL, non-blocking writers
+ *                          get EAGAIN (while the first one waits, and after
+ *                          it is gone), a close gives up its unfinished line
  *                          after its deadline; then the host drains the
  *                          pipe, a line goes through, rmmod works
  *   loadrace MODULE COUNT [ARGS]
@@ -602,13 +603,35 @@ static int killed_within(pid_t child, double seconds)
 	return 0;
 }
 
+/* A non-blocking write of a line to the stalled host: EAGAIN at once, nothing taken; prints
+ * `stall NAME EAGAIN`. */
+static void nonblocking_write(const char *what, const char *name)
+{
+	int fd = open(DEVICE, O_WRONLY | O_NONBLOCK);
+	double start, took;
+	ssize_t ret;
+
+	if (fd < 0)
+		die(DEVICE);
+	start = now();
+	ret = write(fd, "nonblocking\n", 12);
+	took = now() - start;
+	if (ret != -1 || errno != EAGAIN)
+		failed("a non-blocking write %s returned %zd (%s), not EAGAIN", what, ret,
+		       ret < 0 ? strerror(errno) : "no error");
+	else if (took > 0.5)
+		failed("a non-blocking write %s took %.2f s", what, took);
+	else
+		printf("l4log-fault: stall %s EAGAIN in %.3f s\n", name, took);
+	close(fd);
+}
+
 static void stall_case(int channel, const char *path)
 {
 	int module = load_on_channel(path, channel), fd;
 	pid_t holder, waiter;
 	double start, took;
 	long dropped0;
-	ssize_t ret;
 
 	/* 1 MiB: more than the host's pipe holds, so the writer waits for the host. */
 	holder = stall_writer('a', 1 << 20, 0);
@@ -622,25 +645,14 @@ static void stall_case(int channel, const char *path)
 		failed("the writer waiting for another file's send did not die of SIGKILL within 3 s");
 	else
 		printf("l4log-fault: stall waiter killed\n");
-	/* Non-blocking: EAGAIN at once, nothing taken. */
-	fd = open(DEVICE, O_WRONLY | O_NONBLOCK);
-	if (fd < 0)
-		die(DEVICE);
-	start = now();
-	ret = write(fd, "nonblocking\n", 12);
-	took = now() - start;
-	if (ret != -1 || errno != EAGAIN)
-		failed("a non-blocking write to a stalled host returned %zd (%s), not EAGAIN", ret,
-		       ret < 0 ? strerror(errno) : "no error");
-	else if (took > 0.5)
-		failed("a non-blocking write to a stalled host took %.2f s", took);
-	else
-		printf("l4log-fault: stall nonblocking EAGAIN in %.3f s\n", took);
-	close(fd);
+	/* Non-blocking, while another file's writer waits for the host: EAGAIN at once. */
+	nonblocking_write("while another writer waits for the host", "nonblocking");
 	if (!killed_within(holder, 3.0))
 		failed("the blocking writer did not die of SIGKILL within 3 s");
 	else
 		printf("l4log-fault: stall holder killed\n");
+	/* Non-blocking, the host full and nobody else writing: EAGAIN at once. */
+	nonblocking_write("to the full host", "nonblocking-host");
 	/* A close with an unfinished line: given up after its deadline, counted. */
 	fd = open(DEVICE, O_WRONLY);
 	if (fd < 0)
