@@ -489,6 +489,62 @@ class Suite:
         check(from_sources != root_path(L4LOG_MIRROR="http://other.example/debian"),
               "another mirror names the same root")
 
+    def l4_build_failures(self):
+        # scripts/l4 against a fake snapshot whose Fiasco fails in one step after another (no
+        # boot, no real build): each failure stops the script with a message naming the step,
+        # and no build is marked complete; when Fiasco works, it is marked complete and the
+        # failing L4Re is not.
+        fake = self.work / "l4-fake"
+        fiasco = fake / "src/fiasco"
+        (fiasco / "src/templates").mkdir(parents=True)
+        (fake / "src/l4").mkdir()
+        (fake / "src/l4linux").mkdir()
+        (fiasco / "Makefile").write_text(
+            "build-directory:\n"
+            "\t@if [ \"$(FAKE_FAIL)\" = builddir ]; then echo 'fake: no build directory' >&2; exit 2; fi\n"
+            "\tmkdir -p $(B) && cp $(CURDIR)/obj.mk $(B)/Makefile\n")
+        (fiasco / "obj.mk").write_text(
+            "all:\n"
+            "\t@if [ \"$(FAKE_FAIL)\" = build ]; then echo 'fake: compile error' >&2; exit 2; fi\n"
+            "\ttouch fiasco\n"
+            "olddefconfig:\n"
+            "\t@if [ \"$(FAKE_FAIL)\" = olddefconfig ]; then echo 'fake: olddefconfig' >&2; exit 2; fi\n"
+            # What configs/l4re/fiasco.config turns off, turned on again.
+            "\t@if [ \"$(FAKE_FAIL)\" = config ]; then echo CONFIG_JDB_DISASM=y >globalconfig.out; fi\n")
+        template = fiasco / "src/templates/globalconfig.out.amd64-1"
+        # The L4 compilers, as far as this script asks them anything (their version).
+        tools = self.work / "l4-fake-bin"
+        tools.mkdir()
+        for tool in ("gcc-11", "g++-11"):
+            (tools / tool).write_text("#!/bin/sh\necho 'fake 11.3.0'\n")
+            (tools / tool).chmod(0o755)
+
+        def run(fail, cache):
+            env = {**os.environ, "L4_SRC": str(fake), "L4LOG_L4_SNAPSHOT": str(fake / "src"),
+                   "L4LOG_L4_CACHE": str(self.work / cache), "FAKE_FAIL": fail,
+                   "PATH": f"{tools}:{os.environ['PATH']}"}
+            r = subprocess.run([str(REPO / "scripts/l4"), "base"], capture_output=True, text=True, env=env)
+            complete = sorted(p.parent.name.split("-")[0] for p in (self.work / cache).glob("*/.l4log-complete"))
+            return r, complete
+
+        cases = [("template", "the Fiasco template", False), ("builddir", "Fiasco build directory failed", True),
+                 ("olddefconfig", "Fiasco olddefconfig failed", True),
+                 ("config", "Fiasco's configuration lost lines", True), ("build", "Fiasco failed", True)]
+        for fail, message, with_template in cases:
+            if with_template:
+                template.write_text("CONFIG_AMD64=y\n")
+            elif template.exists():
+                template.unlink()
+            r, complete = run(fail, f"l4-cache-{fail}")
+            check(r.returncode != 0, f"{fail}: scripts/l4 base exited 0")
+            check(message in r.stderr, f"{fail}: no '{message}' in its messages:\n{r.stderr[-1500:]}")
+            check(not complete, f"{fail}: marked complete: {complete}")
+        # Fiasco builds; L4Re (an empty tree) fails: only Fiasco is complete.
+        r, complete = run("", "l4-cache-l4re")
+        check(r.returncode != 0 and "L4Re build directory failed" in r.stderr,
+              f"an empty L4Re tree: status {r.returncode}:\n{r.stderr[-1500:]}")
+        check(complete == ["fiasco"], f"with L4Re failing, marked complete: {complete}")
+
     # -- end to end -------------------------------------------------------------------------------
 
     def e2e_device_node(self):
@@ -1260,7 +1316,8 @@ class Suite:
             ("kernel_log_clean", self.kernel_log_clean),
         ]
         cases = [("style_rustfmt", self.style_rustfmt), ("buildroot_debian_mirror", self.buildroot_debian_mirror),
-                 ("escape_differential", self.escape_differential), ("l4_compile_check", self.l4_compile_check)]
+                 ("escape_differential", self.escape_differential), ("l4_build_failures", self.l4_build_failures),
+                 ("l4_compile_check", self.l4_compile_check)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
         cases += [("uml_kunit", self.kunit)]
