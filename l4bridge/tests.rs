@@ -16,13 +16,15 @@ mod kunit {
 
     /// A host that records each call's length and a hash of all bytes it took, in order.
     /// Call number `fail_on_call` (1-based; 0: none) takes `taken_before_failure` bytes, then
-    /// fails with `EIO`.
+    /// fails with `EIO`. Call number `full_on_call` (0: none) finds the host full once and asks
+    /// the caller's patience first.
     struct FakeHost {
         lens: [AtomicUsize; SLOTS],
         calls: AtomicUsize,
         hash: AtomicU64,
         fail_on_call: usize,
         taken_before_failure: usize,
+        full_on_call: usize,
     }
 
     impl FakeHost {
@@ -33,6 +35,7 @@ mod kunit {
                 hash: AtomicU64::new(FNV_OFFSET),
                 fail_on_call,
                 taken_before_failure,
+                full_on_call: 0,
             }
         }
 
@@ -57,10 +60,15 @@ mod kunit {
             Err(ENODEV)
         }
 
-        fn send(&self, chunk: &[u8], _patience: &mut dyn Patience) -> Result<(), WriteError> {
+        fn send(&self, chunk: &[u8], patience: &mut dyn Patience) -> Result<(), WriteError> {
             assert!(!chunk.is_empty() && chunk.len() <= Self::MAX_CHUNK);
             let call = self.calls.fetch_add(1, Ordering::Relaxed);
             self.lens[call].store(chunk.len(), Ordering::Relaxed);
+            if call + 1 == self.full_on_call {
+                patience
+                    .wait_for_host()
+                    .map_err(|error| WriteError { sent: 0, error })?;
+            }
             if call + 1 == self.fail_on_call {
                 self.take(&chunk[..self.taken_before_failure]);
                 return Err(WriteError {
@@ -79,6 +87,16 @@ mod kunit {
     impl Patience for NoWait {
         fn wait_for_host(&mut self) -> Result {
             Err(EAGAIN)
+        }
+    }
+
+    /// Waits (at once) as often as asked, and counts how often that was.
+    struct Waits(usize);
+
+    impl Patience for Waits {
+        fn wait_for_host(&mut self) -> Result {
+            self.0 += 1;
+            Ok(())
         }
     }
 
@@ -141,6 +159,39 @@ mod kunit {
         );
         let want = Stats {
             bytes: 11,
+            calls: 2,
+            errors: 1,
+        };
+        assert_eq!(bridge.stats(), want);
+    }
+
+    #[test]
+    fn a_full_host_is_waited_for_when_the_caller_may() {
+        let bytes = data::<20>();
+        let mut host = FakeHost::new(0, 0);
+        host.full_on_call = 2;
+        let bridge = Bridge::with_channel(host);
+        let mut waits = Waits(0);
+        assert!(bridge.write(&bytes, &mut waits).is_ok());
+        assert_eq!(waits.0, 1);
+        assert_eq!(bridge.channel.lens()[..], [8, 8, 4]);
+        assert_eq!(
+            bridge.channel.hash.load(Ordering::Relaxed),
+            fnv(FNV_OFFSET, &bytes)
+        );
+        assert_eq!(bridge.stats().errors, 0);
+    }
+
+    #[test]
+    fn a_full_host_ends_the_write_when_the_caller_may_not_wait() {
+        let mut host = FakeHost::new(0, 0);
+        host.full_on_call = 2;
+        let bridge = Bridge::with_channel(host);
+        let err = bridge.write(&data::<20>(), &mut NoWait).unwrap_err();
+        assert_eq!(err.error, EAGAIN);
+        assert_eq!(err.sent, 8);
+        let want = Stats {
+            bytes: 8,
             calls: 2,
             errors: 1,
         };
