@@ -58,6 +58,7 @@ ADVERSARIAL = [
     "adv_rate_limit_signals_nonblock",
     "adv_rmmod_with_sleeping_writer",
     "adv_nonroot_denied_by_default",
+    "adv_unprivileged_efault",
     "adv_mode_and_group_parameters",
     "adv_random_sizes_and_offsets",
     "adv_64mib_write_flat_memory",
@@ -89,7 +90,9 @@ SHARED_THREADS = 4  # writers of the shared-file host cases
 SHARED_RATE = 400_000
 STALL_DRAIN = b"l4log-fault: stall drain now"
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Trace|general protection"
-                            r"|KASAN|possible recursive locking|circular locking|inconsistent lock state")
+                            r"|KASAN|possible recursive locking|circular locking|inconsistent lock state"
+                            # L4Linux's user-access fault log, with kernel addresses and a debugger entry.
+                            r"|returning efault|log_efault")
 # ramdisk/init writes this to the kernel log just before it loads l4log.ko.
 INSMOD_MARK = "l4log-init: insmod l4log.ko"
 # The L4 system boots in about 3 s under TCG; a defect in L4Linux tends to hang it.
@@ -797,6 +800,27 @@ class Suite:
             check(lines == ["nonroot open: Permission denied"], f"{lines}")
             check_bytes(host, b"")
         return "./l4log-adversary nonroot 1000 1000", verify
+
+    def adv_unprivileged_efault(self):
+        # An unprivileged user's system calls whose user memory is not mapped fail with EFAULT
+        # (a partly mapped write may take the mapped part) and print nothing: the kernel log
+        # check of every case finds L4Linux's user-access fault log ("returning efault").
+        calls = ["tmpfs write, partly mapped", "tmpfs write, unmapped", "pipe write, partly mapped",
+                 "pipe write, unmapped", "l4log write, partly mapped", "l4log write, unmapped",
+                 "pipe read into unmapped", "poll with an unmapped array", "select with an unmapped set",
+                 "pipe() into unmapped", "futex wait on unmapped", "prctl result into unmapped",
+                 "getsockopt with an unmapped length", "getsockopt with an unmapped value"]
+
+        def verify(host, lines):
+            results = dict(line[len("efault "):].split(": ", 1) for line in lines if line.startswith("efault "))
+            for line in lines:
+                print(f"# {line}")
+            check(sorted(results) == sorted(calls), f"calls reported: {sorted(results)}")
+            check(results["l4log write, partly mapped"] == "mapped part", "l4log did not take the mapped part")
+            if self.target == "l4linux":  # the only test kernel with sockets
+                check(results["getsockopt with an unmapped value"] == "EFAULT", "getsockopt did not run")
+            check_bytes(host, b"u" * 100)
+        return "./l4log-adversary efault 1000", verify
 
     def adv_mode_and_group_parameters(self):
         # Loaded again with mode=0660 group=1234, then once more with the defaults.

@@ -21,6 +21,15 @@
  *   sleeper              a write sleeping on the rate limit; rmmod meanwhile
  *   nonroot UID GID      open as UID:GID (supplementary group GID): prints
  *                        the result (the host knows which one to expect)
+ *   efault UID           as UID, system calls whose user memory is not
+ *                        (all) mapped: writes to a tmpfs file, a pipe and
+ *                        /dev/l4log from partly and wholly unmapped
+ *                        buffers, reads into unmapped buffers, poll and
+ *                        select with unmapped arrays, pipe, futex, prctl
+ *                        and getsockopt (where there are sockets) with
+ *                        unmapped arguments; each must fail with EFAULT
+ *                        (a partly mapped write may instead take the
+ *                        mapped bytes)
  *   fuzz SECONDS SEED    random sizes and offsets, write and writev, for
  *                        SECONDS; prints how many operations ran
  *
@@ -38,7 +47,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -511,6 +527,93 @@ static void nonroot(uid_t uid, gid_t gid)
 		failed("the non-root child failed");
 }
 
+/* --- user accesses that fault --------------------------------------------- */
+
+/* A result that must be EFAULT, or with `mapped` > 0 that many bytes (a partly mapped buffer's
+ * mapped part; Linux before 5.18 fails such a write to a file whole). */
+static void efault_expect(const char *what, ssize_t got, ssize_t mapped)
+{
+	if ((got == -1 && errno == EFAULT) || (mapped > 0 && got == mapped))
+		printf("l4log-adv: efault %s: %s\n", what, got < 0 ? "EFAULT" : "mapped part");
+	else
+		failed("%s as a user: returned %zd (%s), want EFAULT%s", what, got,
+		       got < 0 ? strerror(errno) : "no error", mapped > 0 ? " or the mapped part" : "");
+}
+
+static void efault_calls(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	/* Two pages: the first mapped and filled, the second unmapped. */
+	char *area = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *hole = area + page, *partly = hole - 100;
+	int pipes[2], file = open("/tmp/l4log-efault", O_WRONLY), dev = open_device(0), sock;
+	struct pollfd *fds = (struct pollfd *)hole;
+	struct timeval zero = { 0 };
+	socklen_t *len = (socklen_t *)hole;
+
+	memset(area, 'u', page);
+	munmap(hole, page);
+	/* Non-blocking: a mistake here fails the case instead of hanging it. */
+	if (file < 0 || pipe2(pipes, O_NONBLOCK))
+		failed("efault: setting up: %s", strerror(errno));
+	efault_expect("tmpfs write, partly mapped", write(file, partly, 200), 100);
+	efault_expect("tmpfs write, unmapped", write(file, hole, 200), 0);
+	efault_expect("pipe write, partly mapped", write(pipes[1], partly, 200), 100);
+	efault_expect("pipe write, unmapped", write(pipes[1], hole, 200), 0);
+	efault_expect("l4log write, partly mapped", write(dev, partly, 200), 100);
+	efault_expect("l4log write, unmapped", write(dev, hole, 200), 0);
+	/* Bytes in the pipe, to be read into unmapped memory. */
+	if (write(pipes[1], "abc", 3) != 3)
+		failed("efault: filling the pipe: %s", strerror(errno));
+	efault_expect("pipe read into unmapped", read(pipes[0], hole, 10), 0);
+	efault_expect("poll with an unmapped array", poll(fds, 1, 0), 0);
+	efault_expect("select with an unmapped set", select(1, (fd_set *)hole, NULL, NULL, &zero), 0);
+	efault_expect("pipe() into unmapped", pipe((int *)hole), 0);
+	/* get_user and put_user of single values. */
+	efault_expect("futex wait on unmapped", syscall(SYS_futex, hole, FUTEX_WAIT, 0, NULL, NULL, 0), 0);
+	efault_expect("prctl result into unmapped", prctl(PR_GET_PDEATHSIG, hole), 0);
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (sock < 0) {
+		/* The test kernels of qemu and uml have no networking. */
+		printf("l4log-adv: efault getsockopt with an unmapped length: no sockets here\n");
+		printf("l4log-adv: efault getsockopt with an unmapped value: no sockets here\n");
+	} else {
+		efault_expect("getsockopt with an unmapped length",
+			      getsockopt(sock, SOL_SOCKET, SO_TYPE, area, len), 0);
+		/* A length that is mapped, a value that is not: the kernel's put_user of it. */
+		*(socklen_t *)area = sizeof(int);
+		efault_expect("getsockopt with an unmapped value",
+			      getsockopt(sock, SOL_SOCKET, SO_TYPE, hole, (socklen_t *)area), 0);
+		close(sock);
+	}
+	close(dev);
+	close(file);
+}
+
+static void efault(uid_t uid)
+{
+	pid_t child;
+	int status, fd = open("/tmp/l4log-efault", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	/* The user's own file, and /dev/l4log open to all for the run. */
+	if (fd < 0 || fchown(fd, uid, uid) || chmod(DEVICE, 0666))
+		failed("efault: setting up: %s", strerror(errno));
+	close(fd);
+	child = fork();
+	if (child == 0) {
+		if (setgroups(0, NULL) || setgid(uid) || setuid(uid)) {
+			perror("l4log-adversary: dropping root");
+			exit(2);
+		}
+		efault_calls();
+		exit(failures ? 1 : 0);
+	}
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+		failed("the unprivileged child failed");
+	chmod(DEVICE, 0600);
+	unlink("/tmp/l4log-efault");
+}
+
 /* --- fuzz ----------------------------------------------------------------- */
 
 /* One random operation on `fd`; its choices must match tests/run.py's fuzz_ops. */
@@ -576,6 +679,8 @@ int main(int argc, char **argv)
 		sleeper();
 	else if (!strcmp(cmd, "nonroot") && argc == 4)
 		nonroot(atoi(argv[2]), atoi(argv[3]));
+	else if (!strcmp(cmd, "efault") && argc == 3)
+		efault(atoi(argv[2]));
 	else if (!strcmp(cmd, "fuzz") && argc == 4)
 		fuzz(atof(argv[2]), strtoull(argv[3], NULL, 0));
 	else {
