@@ -66,6 +66,12 @@ ADVERSARIAL = [
 L4_ADVERSARIAL = [name for name in ADVERSARIAL if name != "adv_64mib_write_flat_memory"]
 # The fault-injection boot of each debug kernel: its parts, in order (tests/guest/l4log-faults.c).
 FAULT_PARTS = ["insmod_default", "insmod_mode_group", "open", "write", "close", "kmemleak"]
+# The fault boot's kernel arguments. slab_debug=P (poisoning) makes every slab cache a debug
+# cache: such caches have no per-CPU sheaves, whose slots keep the addresses of the objects last
+# handed out, keep SLUB's free pointer outside the object, and overwrite freed objects. kmemleak
+# scans sheaves and objects whole, so without it a stale address hides a leaked object: a leak of
+# 1 object per open went unreported (README, kmemleak).
+FAULT_KERNEL_ARGS = "slab_debug=P"
 MODULE = "/lib/modules/l4log.ko"
 BOOT_ARGS = "$(cat /l4log-run/insmod-args)"
 DEBUGFS = "/sys/kernel/debug"
@@ -806,7 +812,7 @@ class Suite:
                        f"echo \"l4log-fault-uptime: $(cut -d' ' -f1 /proc/uptime)\""]
         kernel_dir, module, extra = self.built()
         b = guest.boot_guest(self.target, kernel_dir, module, "command", "\n".join(script), str(extra),
-                             quiet=True, timeout=1800)
+                             quiet=True, timeout=1800, kernel_args=FAULT_KERNEL_ARGS)
         b.debug = self.debug
         b.fault_injection = True
         self.boots.append(b)
