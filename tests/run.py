@@ -907,8 +907,8 @@ class Suite:
         self.fault_host_text(b)
 
     def fault_close(self, b, text):
-        points, errors = self.fault_points(text, "close")
-        check(not errors, f"close failed: {errors}")
+        # close(2) does not return what release does (nothing, in l4log): a failed allocation can
+        # show only in what reaches the host.
         self.fault_host_text(b)
 
     @staticmethod
