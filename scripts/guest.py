@@ -76,6 +76,7 @@ class Boot:
     cmdline: list = field(default_factory=list)
     cpus: int = 1                      # qemu: 2 for an SMP kernel
     insmod_extra: str = ""             # more l4log.ko parameters, name=value ...
+    kernel_args: str = ""              # qemu, uml: more kernel command line arguments
 
     @property
     def host_log(self):
@@ -179,7 +180,7 @@ def qemu_args(boot, image, initramfs, interactive, display):
     return [
         QEMU, *qemu_accel_args(boot), "-smp", str(boot.cpus), "-m", str(MEMORY_MB), "-nodefaults", "-no-reboot", "-display", "none",
         "-kernel", str(image), "-initrd", str(initramfs),
-        "-append", "console=ttyS0 panic=-1 loglevel=6",
+        "-append", " ".join(["console=ttyS0 panic=-1 loglevel=6", *boot.kernel_args.split()]),
         *console,
         "-chardev", f"file,id=control,path={run_dir / 'control'}", "-serial", "chardev:control",
         "-chardev", f"file,id=hostlog,path={run_dir / 'host-log.fifo'}",
@@ -206,7 +207,7 @@ def uml_args(boot, image, initramfs, interactive, display):
         str(image), f"mem={MEMORY_MB}M", f"initrd={initramfs}",
         f"con0={console_in},fd:{console_out}", "con=null", "ssl=null",
         f"ssl1=null,fd:{fds['control']}",
-        "console=tty0", "panic=-1", "loglevel=6",
+        "console=tty0", "panic=-1", "loglevel=6", *boot.kernel_args.split(),
     ], fds
 
 
@@ -368,17 +369,20 @@ class L4ConsoleWatcher(threading.Thread):
 
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
-               nonblocking_host_log=False, insmod_extra="", host_fds=()):
+               nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args=""):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
     l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
     that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
-    the caller keeps and closes them."""
+    the caller keeps and closes them. `kernel_args`: qemu, uml: more arguments for the guest
+    kernel's command line."""
     if host_fds and target != "uml":
         raise ValueError("host descriptors are for the uml target")
+    if kernel_args and target == "l4linux":
+        raise ValueError("kernel arguments are for the qemu and uml targets")
     kernel_dir = Path(kernel_dir)
     l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
-                cpus=1 if l4 else kernel_cpus(kernel_dir))
+                kernel_args=kernel_args, cpus=1 if l4 else kernel_cpus(kernel_dir))
     if l4:
         image, gen_init_cpio = kernel_dir, kernel_dir / "gen_init_cpio"
         initramfs, control = boot.run_dir / "l4log-initramfs.cpio", "console"

@@ -73,6 +73,12 @@ FAULT_PARTS = ["insmod_default", "insmod_mode_group", "loadrace", "open", "write
 # about 0.4 s on the QEMU debug kernel under TCG (KASAN), 0.03 s on UML's; on QEMU 200 loads
 # of the second kind met 682 opens in the window between registration and failure.
 LOAD_RACE_LOADS = {"qemu": 50, "uml": 200}
+# The fault boot's kernel arguments. slab_debug=P (poisoning) makes every slab cache a debug
+# cache: such caches have no per-CPU sheaves, whose slots keep the addresses of the objects last
+# handed out, keep SLUB's free pointer outside the object, and overwrite freed objects. kmemleak
+# scans sheaves and objects whole, so without it a stale address hides a leaked object: a leak of
+# 1 object per open went unreported (README, kmemleak).
+FAULT_KERNEL_ARGS = "slab_debug=P"
 MODULE = "/lib/modules/l4log.ko"
 BOOT_ARGS = "$(cat /l4log-run/insmod-args)"
 DEBUGFS = "/sys/kernel/debug"
@@ -949,7 +955,14 @@ class Suite:
             "kmemleak": (f"rmmod l4log && sleep 6 && echo scan >{DEBUGFS}/kmemleak && "
                          f"echo scan >{DEBUGFS}/kmemleak && sed 's/^/l4log-leak: /' {DEBUGFS}/kmemleak"),
         }
+        # failslab fails allocations of every cache but kmemleak's own (cache-filter; every cache
+        # can be marked, as slab_debug=P merges none). When kmemleak cannot allocate its record of
+        # an object it takes one from its pool in .bss, which it scans: the record's pointer then
+        # counts as a reference to the object for good, and a leak on that path goes unreported.
         script = [f"mount -t debugfs debugfs {DEBUGFS} 2>/dev/null; ./l4log-faults setup && "
+                  f"echo Y >{DEBUGFS}/failslab/cache-filter && "
+                  "for c in /sys/kernel/slab/*/failslab; do "
+                  "case $c in */kmemleak_*) ;; *) echo 1 >$c || exit 1 ;; esac; done && "
                   f"echo clear >{DEBUGFS}/kmemleak && rmmod l4log || exit 1"]
         for name in FAULT_PARTS:
             script += [f"echo 'l4log-fault-begin: {name}'; echo '<7>l4log-kmsg-case: {name}' >/dev/kmsg",
@@ -958,7 +971,7 @@ class Suite:
                        f"echo \"l4log-fault-uptime: $(cut -d' ' -f1 /proc/uptime)\""]
         kernel_dir, module, extra = self.built()
         b = guest.boot_guest(self.target, kernel_dir, module, "command", "\n".join(script), str(extra),
-                             quiet=True, timeout=1800)
+                             quiet=True, timeout=1800, kernel_args=FAULT_KERNEL_ARGS)
         b.debug = self.debug
         b.fault_injection = True
         self.boots.append(b)
@@ -1060,8 +1073,8 @@ class Suite:
         self.fault_host_text(b)
 
     def fault_close(self, b, text):
-        points, errors = self.fault_points(text, "close")
-        check(not errors, f"close failed: {errors}")
+        # close(2) does not return what release does (nothing, in l4log): a failed allocation can
+        # show only in what reaches the host.
         self.fault_host_text(b)
 
     @staticmethod
