@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: l4log's cost per write against the floor, escaping on and off, and its memory.
 
-Boots each runnable target once. In that boot a guest program writes, for each
+Boots each runnable target once (L4LOG_BENCH_TARGETS, `make bench
+BENCH_TARGETS=uml`, names fewer). In that boot a guest program writes, for each
 write size and each of three kinds of text (ascii: log lines; utf8: lines of
 multi-byte UTF-8; binary: random bytes), to /dev/l4log with escaping on and
 with escaping off, to /dev/null (the system-call floor) and, on qemu and
@@ -37,6 +38,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 import guest  # noqa: E402  (scripts/guest.py)
 
 TARGETS = ["qemu", "uml"] + (["l4linux"] if os.environ.get("L4LOG_L4_BOOT") else [])
+if os.environ.get("L4LOG_BENCH_TARGETS"):
+    TARGETS = [t for t in TARGETS if t in os.environ["L4LOG_BENCH_TARGETS"].split()]
 KINDS = ["ascii", "utf8", "binary"]
 # On L4Linux every byte crosses QEMU's emulated serial port (about 0.5 MB/s under TCG): no
 # 1 MiB writes there, whose rounds would take minutes.
@@ -341,6 +344,9 @@ def check_texts(target, summaries):
 
 
 def main():
+    if not TARGETS:
+        raise SystemExit(f"bench: no target to run among L4LOG_BENCH_TARGETS="
+                         f"{os.environ['L4LOG_BENCH_TARGETS']!r}")
     work = guest.new_run_dir()
     extra = work / "extra"
     extra.mkdir()
