@@ -53,7 +53,8 @@ clean:
 cache-clean:
 	@scripts/buildroot purge
 
-# Throughput, host calls and memory of l4log against /dev/null and the raw channel.
+# Throughput, host calls and memory of l4log against /dev/null and the raw channel
+# (BENCH_TARGETS='uml ...': only those of the targets).
 bench: buildroot
 	@boot=$$(scripts/l4-host) && $(IN_ROOT) /usr/bin/env L4LOG_HOST_CACHE=$(L4LOG_CACHE)/work \
-		L4LOG_L4_BOOT="$$boot" python3 /l4log/bench/run.py
+		L4LOG_L4_BOOT="$$boot" L4LOG_BENCH_TARGETS="$(BENCH_TARGETS)" python3 /l4log/bench/run.py

@@ -16,17 +16,16 @@
  * (raw-on) or off (raw-off, = SIZE). The raw channel sends CHUNK bytes per
  * host call, as l4log does: with --raw-port, `rep outsb` to that I/O port
  * from user space (x86, needs ioperm: the qemu target's debug console); with
- * --raw-fd, one write(2) per chunk to that descriptor. Each measurement
- * writes for at least --min-ms milliseconds and 3 writes.
+ * --raw-fd, one write(2) per chunk to that descriptor. With --raw-dev, one
+ * write(2) per write to that device, which sends it in chunks itself (the uml
+ * target's /dev/l4log-raw, bench/rawhost). Each measurement writes for at
+ * least --min-ms milliseconds and 3 writes.
  *
  *   l4log-bench [--rounds N] [--min-ms MS] [--chunk BYTES]
- *               [--raw-port PORT | --raw-fd FD] SIZE...
- *   l4log-bench --raw-fd FD --raw-plan FILE [--rounds N] [--min-ms MS] [--chunk BYTES]
+ *               [--raw-port PORT | --raw-fd FD | --raw-dev PATH] SIZE...
  *   l4log-bench --memory MIB
  *
  * --kind NAME measures only that kind of text (to profile one).
- * --raw-plan measures only the raw channel (on the host of a uml guest):
- * FILE has lines "PATH KIND SIZE BYTES", from a guest's run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +47,7 @@ static long min_ns = 50L * 1000 * 1000;
 static size_t chunk = 4096;
 static int raw_port = -1;
 static int raw_fd = -1;
-static const char *raw_plan;
+static const char *raw_dev;
 static int only_kind = -1;
 
 #define ESCAPE_PARAM "/sys/module/l4log/parameters/escape"
@@ -170,9 +169,16 @@ static void write_all(int fd, const char *buf, size_t size)
 	}
 }
 
-/* The raw channel: what l4log's transport does per chunk, from user space. */
+/*
+ * The raw channel: what l4log's transport does per chunk, from user space, or
+ * (--raw-dev) the whole write to a device that does it in the kernel.
+ */
 static void raw_write(const char *buf, size_t size)
 {
+	if (raw_dev) {
+		write_all(raw_fd, buf, size);
+		return;
+	}
 	for (size_t done = 0; done < size; done += chunk) {
 		size_t len = size - done < chunk ? size - done : chunk;
 		const char *p = buf + done;
@@ -299,35 +305,6 @@ static void measure_all(char *text, enum kind kind, size_t size, int round)
 	text[size - 1] = saved;
 }
 
-/* --raw-plan: the raw channel alone, for the paths, kinds, sizes and bytes a guest run had. */
-static void run_raw_plan(void)
-{
-	char path[16], kind[16];
-	size_t size, bytes, max = 0;
-	FILE *f = fopen(raw_plan, "r");
-	char *buf;
-
-	if (!f)
-		die(raw_plan);
-	while (fscanf(f, "%15s %15s %zu %zu", path, kind, &size, &bytes) == 4)
-		if (bytes > max)
-			max = bytes;
-	buf = malloc(max + 1);
-	if (!buf)
-		die("malloc");
-	memset(buf, 'r', max + 1);
-	for (int round = 0; round < rounds; round++) {
-		rewind(f);
-		while (fscanf(f, "%15s %15s %zu %zu", path, kind, &size, &bytes) == 4) {
-			struct result r = measure_raw(buf, bytes);
-
-			printf("bench,%s,%s,%zu,%d,%ld,%ld,-1,%ld\n", path, kind, size, round, r.writes, r.ns,
-			       r.bytes);
-		}
-	}
-	fclose(f);
-}
-
 static long meminfo_kib(const char *key)
 {
 	char line[128];
@@ -411,7 +388,7 @@ static void memory(size_t mib)
 static void usage(void)
 {
 	fprintf(stderr, "usage: l4log-bench [--rounds N] [--min-ms MS] [--chunk B] "
-			"[--raw-port P | --raw-fd FD [--raw-plan FILE]] [--kind K] SIZE... | --memory MIB\n");
+			"[--raw-port P | --raw-fd FD | --raw-dev PATH] [--kind K] SIZE... | --memory MIB\n");
 	exit(2);
 }
 
@@ -423,7 +400,7 @@ static void parse_options(int argc, char **argv)
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "raw-port", required_argument, NULL, 'p' },
 		{ "raw-fd", required_argument, NULL, 'f' },
-		{ "raw-plan", required_argument, NULL, 'P' },
+		{ "raw-dev", required_argument, NULL, 'd' },
 		{ "memory", required_argument, NULL, 'M' },
 		{ "kind", required_argument, NULL, 'k' },
 		{ 0 },
@@ -437,7 +414,7 @@ static void parse_options(int argc, char **argv)
 		case 'c': chunk = strtoul(optarg, NULL, 0); break;
 		case 'p': raw_port = strtol(optarg, NULL, 0); break;
 		case 'f': raw_fd = atoi(optarg); break;
-		case 'P': raw_plan = optarg; break;
+		case 'd': raw_dev = optarg; break;
 		case 'k':
 			for (int kind = 0; kind < KINDS; kind++)
 				if (!strcmp(optarg, kind_names[kind]))
@@ -449,7 +426,8 @@ static void parse_options(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (chunk == 0 || rounds < 1 || (raw_plan ? raw_fd < 0 : optind >= argc))
+	if (chunk == 0 || rounds < 1 || optind >= argc ||
+	    (raw_port >= 0) + (raw_fd >= 0) + !!raw_dev > 1)
 		usage();
 }
 
@@ -459,9 +437,10 @@ int main(int argc, char **argv)
 	char *texts[KINDS];
 
 	parse_options(argc, argv);
-	if (raw_plan) {
-		run_raw_plan();
-		return 0;
+	if (raw_dev) {
+		raw_fd = open(raw_dev, O_WRONLY);
+		if (raw_fd < 0)
+			die(raw_dev);
 	}
 #if defined(__x86_64__)
 	if (raw_port >= 0 && ioperm(raw_port, 1, 1) < 0)

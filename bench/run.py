@@ -1,23 +1,26 @@
 #!/usr/bin/env python3
 """`make bench`: l4log's cost per write against the floor, escaping on and off, and its memory.
 
-Boots each runnable target once. In that boot a guest program writes, for each
+Boots each runnable target once (L4LOG_BENCH_TARGETS, `make bench
+BENCH_TARGETS=uml`, names fewer). In that boot a guest program writes, for each
 write size and each of three kinds of text (ascii: log lines; utf8: lines of
 multi-byte UTF-8; binary: random bytes), to /dev/l4log with escaping on and
-with escaping off, to /dev/null (the system-call floor) and, on qemu and
-l4linux, to the raw host channel, interleaved round by round so that every
-ratio compares figures taken moments apart. The raw channel is `rep outsb` to
-the debug port from a privileged guest program on qemu, L4Linux's console
-driver ttyLv0 (in raw mode, on the same L4Re log) on l4linux; both send the
-same chunks as l4log. On uml the raw channel is the host write path measured
-from the host side: the same program, run natively next to UML after the
-boot, writes the same chunks with write(2) into a FIFO drained to a file by
-the same reader that drains UML's host log.
+with escaping off, to /dev/null (the system-call floor) and to the raw host
+channel, interleaved round by round so that every ratio compares figures taken
+moments apart. The raw channel sends the same chunks as l4log on the same host
+channel: `rep outsb` to the debug port from a privileged guest program on
+qemu; on uml /dev/l4log-raw, a C fixture module (bench/rawhost, built here
+against the UML kernel) that copies each chunk from user memory and gives it
+to l4log's host descriptor with os_write_file(), as l4log's transport does;
+L4Linux's console driver ttyLv0 (in raw mode, on the same L4Re log) on
+l4linux.
 
 The floor of a write is the time no implementation can avoid: the system call
 (a /dev/null write of the same size) plus the raw channel sending the bytes the
-host gets for it (the escaped bytes, with escaping on). l4log/floor is the
-floor's time over l4log's, per round; 1.0 means l4log costs nothing beyond it.
+host gets for it (the escaped bytes, with escaping on). On uml a write to
+/dev/l4log-raw is that system call too (and its copy from user memory): the
+floor is its time alone. l4log/floor is the floor's time over l4log's, per
+round; 1.0 means l4log costs nothing beyond it.
 
 Prints a table and the targets, each MET or NOT MET with its figures (and,
 where missed, the cost per host call that bounds it); writes results.csv and
@@ -27,6 +30,7 @@ throughput.svg, and prints their paths.
 import csv
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +41,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 import guest  # noqa: E402  (scripts/guest.py)
 
 TARGETS = ["qemu", "uml"] + (["l4linux"] if os.environ.get("L4LOG_L4_BOOT") else [])
+if os.environ.get("L4LOG_BENCH_TARGETS"):
+    TARGETS = [t for t in TARGETS if t in os.environ["L4LOG_BENCH_TARGETS"].split()]
 KINDS = ["ascii", "utf8", "binary"]
 # On L4Linux every byte crosses QEMU's emulated serial port (about 0.5 MB/s under TCG): no
 # 1 MiB writes there, whose rounds would take minutes.
@@ -45,6 +51,9 @@ SIZES = {"qemu": [1, 64, 488, 4096, 65536, 1 << 20], "uml": [1, 64, 488, 4096, 6
 # Bytes per host call: a page on QEMU's debug port and UML's host fd, one vcon write IPC on
 # L4Linux (L4_VCON_WRITE_SIZE).
 CHUNK = {"qemu": 4096, "uml": 4096, "l4linux": 488}
+# Where writing to the raw channel is a system call of the same write (uml: one write(2) to
+# /dev/l4log-raw): the floor is the raw channel's time, which includes the system call.
+RAW_IS_SYSCALL = {"uml"}
 # l4log's line buffer (chardev/lines.rs: LINE_MAX, whole host calls in a page).
 LINE_MAX = {target: 4096 // chunk * chunk for target, chunk in CHUNK.items()}
 # The longest line of the ascii and utf8 texts (bench/l4log-bench.c), newline included.
@@ -86,13 +95,35 @@ def parse(lines):
     return rows, mem
 
 
-def boot_bench(target, extra):
+def build_rawhost(kernel_dir):
+    """The uml raw channel's module, bench/rawhost/l4log_raw.ko, built out of tree against the
+    UML kernel in `kernel_dir` (as scripts/module builds l4log.ko), its outputs in the cache."""
+    kernel_dir = Path(kernel_dir)
+    out = guest.CACHE / "module" / f"{kernel_dir.name}-rawhost"
+    out.mkdir(parents=True, exist_ok=True)
+    arch = (kernel_dir / ".l4log-arch").read_text().strip()
+    subprocess.run(["make", "-s", "-C", str(kernel_dir), f"ARCH={arch}", f"M={REPO / 'bench/rawhost'}",
+                    f"MO={out}", "LLVM=1", f"-j{os.cpu_count()}", "modules"], check=True, stdout=sys.stderr)
+    return out / "l4log_raw.ko"
+
+
+def boot_bench(target, work, tool):
     kernel_dir, module = guest.build_all(target)
+    extra = work / f"extra-{target}"
+    extra.mkdir()
+    shutil.copy(tool, extra)
     raw = {"qemu": f"--raw-port 0xe9 --chunk {CHUNK[target]}",
-           "l4linux": f"--raw-fd 5 --chunk {CHUNK[target]}"}.get(target, "")
+           "uml": "--raw-dev /dev/l4log-raw",
+           "l4linux": f"--raw-fd 5 --chunk {CHUNK[target]}"}[target]
     sizes = " ".join(str(s) for s in SIZES[target])
     cmd = (f"./l4log-bench --rounds {ROUNDS} --min-ms {MIN_MS} {raw} {sizes} && "
            f"./l4log-bench --memory {BIG_WRITE_MIB[target]}")
+    if target == "uml":
+        # The raw channel writes to l4log's host descriptor: the host_channel l4log.ko was
+        # loaded with (ramdisk/init's insmod arguments).
+        shutil.copy(build_rawhost(kernel_dir), extra)
+        cmd = (f"insmod l4log_raw.ko $(grep -o 'host_channel=[0-9]*' /l4log-run/insmod-args) && "
+               f"{cmd}")
     if target == "l4linux":
         # The console is the L4Re log the benchmark writes to: its results go to a file, shown
         # after the rounds; the tty passes bytes as they are (raw: no CR added to LF).
@@ -109,36 +140,6 @@ def boot_bench(target, extra):
     received = boot.host_log.stat().st_size
     subprocess.run(["rm", "-rf", str(boot.run_dir)])
     return *parse(lines), received
-
-
-def bytes_per_write(rows, path, kind, size):
-    """The median over rounds of the bytes l4log's host got per write."""
-    runs = per_round(rows, path, kind, size).values()
-    return round(statistics.median(r["host_bytes"] / r["writes"] for r in runs))
-
-
-def host_raw(tool, work, rows):
-    """The uml raw channel, measured on the host: write(2) per chunk into the same kind of sink
-    as UML's host log, a FIFO that the runner's reader copies to a file; for each kind and
-    size, the bytes l4log's host got per write with escaping on, and the write's size."""
-    plan = work / "raw-plan"
-    plan.write_text("".join(f"raw-on {kind} {size} {bytes_per_write(rows, 'on', kind, size)}\n"
-                            f"raw-off {kind} {size} {size}\n"
-                            for size in SIZES["uml"] for kind in KINDS))
-    fifo, capture = work / "raw.fifo", work / "raw-capture"
-    os.mkfifo(fifo)
-    reader = guest.HostLogReader(fifo, capture, display=False)
-    reader.start()
-    write_end = os.open(fifo, os.O_WRONLY)
-    try:
-        out = subprocess.run([str(tool), "--rounds", str(ROUNDS), "--min-ms", str(MIN_MS), "--chunk",
-                              str(CHUNK["uml"]), "--raw-fd", str(write_end), "--raw-plan", str(plan)],
-                             pass_fds=(write_end,), check=True, capture_output=True, text=True).stdout
-    finally:
-        os.close(write_end)
-        reader.finish()
-    capture.unlink()
-    return parse(out.splitlines())[0]
 
 
 def per_round(rows, path, kind, size):
@@ -161,7 +162,8 @@ def median_us(ns):
 
 
 def summarize(target, rows):
-    """One summary dict per kind and size: medians and same-round ratios."""
+    """One summary dict per kind and size: medians and same-round ratios. `{mode}_raw_us`: the
+    raw channel's time beyond the system call, the floor's less /dev/null's."""
     out = []
     for size in SIZES[target]:
         for kind in KINDS:
@@ -173,10 +175,13 @@ def summarize(target, rows):
             s["on_vs_off"] = same_round(ns["off"], ns["on"])
             for mode in ("on", "off"):
                 raw = ns[f"raw-{mode}"]
-                floor = {k: ns["null"][k] + raw[k] for k in ns["null"] if k in raw}
+                if target in RAW_IS_SYSCALL:
+                    floor = raw
+                else:
+                    floor = {k: ns["null"][k] + raw[k] for k in ns["null"] if k in raw}
                 s[f"{mode}_floor_us"] = median_us(floor)
                 s[f"{mode}_vs_floor"] = same_round(floor, ns[mode])
-                s[f"{mode}_raw_us"] = median_us(raw)
+                s[f"{mode}_raw_us"] = median_us({k: floor[k] - ns["null"][k] for k in floor if k in ns["null"]})
                 dev = runs[mode].values()
                 s[f"{mode}_calls"] = max(r["host_calls"] / r["writes"] for r in dev)
                 s[f"{mode}_bytes"] = statistics.median(r["host_bytes"] / r["writes"] for r in dev)
@@ -341,16 +346,15 @@ def check_texts(target, summaries):
 
 
 def main():
+    if not TARGETS:
+        raise SystemExit(f"bench: no target to run among L4LOG_BENCH_TARGETS="
+                         f"{os.environ['L4LOG_BENCH_TARGETS']!r}")
     work = guest.new_run_dir()
-    extra = work / "extra"
-    extra.mkdir()
-    tool = extra / "l4log-bench"
+    tool = work / "l4log-bench"
     compile_bench(tool)
     all_rows, summaries, memory = [], [], {}
     for target in TARGETS:
-        rows, mem, received = boot_bench(target, extra)
-        if target == "uml":
-            rows += host_raw(tool, work, rows)
+        rows, mem, received = boot_bench(target, work, tool)
         written = sum(r["writes"] * r["size"] for r in rows if r["path"] in ("on", "off"))
         log(f"{target}: l4log wrote {written} bytes in the rounds; the host log received {received} in all")
         if received < written:
