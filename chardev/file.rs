@@ -44,7 +44,7 @@ use crate::{
     owner, params,
     turn::{turn_class, Turn},
     waiting::Waiting,
-    Counts, EmitError, L4Log, L4LogModule,
+    Counts, Device, EmitError, L4Log,
 };
 use kernel::{
     fs::{file::flags::O_NONBLOCK, File, Kiocb},
@@ -71,7 +71,7 @@ impl MiscDevice for OpenFile {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
-        let Some(log) = L4LogModule::shared(misc) else {
+        let Some(log) = Device::shared(misc) else {
             // The module is still loading, and its load may yet fail.
             // SAFETY: this is `file`'s `->open`, and the error is returned from it.
             return Err(unsafe { owner::refuse_open(file) });
@@ -188,7 +188,7 @@ impl OpenFile {
         // Short only at a fault in user memory.
         let copied = iov.copy_from_iter(&mut line.spare()[..room]);
         self.log.throttle.release_unused(granted - copied);
-        let escape = params::escape();
+        let escape = self.log.escape();
         line.commit(copied, escape);
         let step = Step {
             copied,
@@ -241,7 +241,7 @@ impl OpenFile {
         }
         if let Err(failed) = self
             .log
-            .emit(line.held(), line.all(), params::escape(), waiting)
+            .emit(line.held(), line.all(), self.log.escape(), waiting)
         {
             Counts::add(
                 &self.log.counts.dropped,

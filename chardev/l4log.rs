@@ -8,16 +8,14 @@
 //! `file.rs` for the write semantics, `params.rs` for the parameters and `../l4bridge` for
 //! the host side.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use kernel::{
-    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
-    prelude::*,
-    sync::Arc,
-};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{prelude::*, str::CString};
 
 #[path = "../l4bridge/mod.rs"]
 mod l4bridge;
 
+mod channels;
+mod device;
 mod emit;
 mod escape;
 mod file;
@@ -31,9 +29,10 @@ mod turn;
 mod waiting;
 mod words;
 
+use channels::{ChannelSpec, NodeAccess};
+use device::{Device, DeviceSpec, Devices};
 use emit::{EmitError, Emitter};
-use file::OpenFile;
-use l4bridge::HostLog;
+use l4bridge::{Address, HostLog};
 use lines::Ready;
 use throttle::Throttle;
 use turn::{turn_class, Turn};
@@ -53,14 +52,18 @@ module! {
     },
 }
 
-/// The device node's name, under /dev.
+/// The default device's node, under /dev; a named channel's is `l4log-NAME`.
 const DEVICE_NAME: &CStr = c"l4log";
 
-/// What every open file of the device shares.
+/// What every open file of one device (one channel) shares. Nothing of it is shared with
+/// another channel: a writer that waits for one channel's host or rate limit holds nothing
+/// another channel's writers need.
 #[pin_data]
 pub(crate) struct L4Log {
     /// The host's log channel.
     pub(crate) host: HostLog,
+    /// The channel's own `escape`; `None`: the module parameter's, at each write.
+    escape: Option<bool>,
     /// Held while text goes to the host, so that text sent at once stays together; for as long
     /// as the host takes, and waited for interruptibly.
     #[pin]
@@ -99,14 +102,24 @@ impl Counts {
 }
 
 impl L4Log {
-    fn new(host: HostLog) -> Result<impl PinInit<Self, Error>> {
+    fn new(
+        host: HostLog,
+        escape: Option<bool>,
+        rate_limit: Option<u32>,
+    ) -> Result<impl PinInit<Self, Error>> {
         let emitter = Emitter::new()?;
         Ok(try_pin_init!(Self {
             host,
+            escape,
             emitter <- Turn::new(emitter, turn_class!("l4log_emitter")),
-            throttle <- Throttle::new(),
+            throttle <- Throttle::new(rate_limit),
             counts: Counts::default(),
         }? Error))
+    }
+
+    /// Whether control bytes are to be shown escaped on this channel now.
+    pub(crate) fn escape(&self) -> bool {
+        self.escape.unwrap_or_else(params::escape)
     }
 
     /// Sends `text`, the held bytes that `ready` describes, to the host at once: no other
@@ -138,62 +151,62 @@ impl L4Log {
     }
 }
 
-/// Set once the module's `init` has done everything that can fail. Until then `open` refuses:
-/// a module whose `init` fails is freed at once, whatever files are open.
-static READY: AtomicBool = AtomicBool::new(false);
-
-/// The loaded module: the registered device and the state its files share.
-///
-/// # Invariants
-///
-/// Every `MiscDeviceRegistration<OpenFile>` in the kernel is the `misc` field of an
-/// `L4LogModule`: this type's `init` is the only place one is created.
-#[pin_data]
+/// The loaded module: its devices, `/dev/l4log` first.
 struct L4LogModule {
-    // Declared first so that it is dropped first: no file can be opened once `log` goes.
-    #[pin]
-    misc: MiscDeviceRegistration<OpenFile>,
-    log: Arc<L4Log>,
+    _devices: Devices,
 }
 
-impl kernel::InPlaceModule for L4LogModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        // Every parameter is checked before anything is made. `log` is written before `misc`
-        // registers the device, and the device is `READY` for opens only after the last step
-        // that can fail.
-        try_pin_init!(Self {
-            _: {
-                params::check_node_access()?;
-            },
-            log: Arc::pin_init(L4Log::new(HostLog::open(host_channel())?)?, GFP_KERNEL)?,
-            misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: DEVICE_NAME }),
-            _: {
-                params::apply_node_access(&misc)?;
-                READY.store(true, Ordering::Release);
-            },
+impl kernel::Module for L4LogModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let text = params::channels()?;
+        let text = core::str::from_utf8(&text).map_err(|_| {
+            pr_err!("channels: not text\n");
+            EINVAL
+        })?;
+        let channels = channels::parse(text)?;
+        let mut specs = KVec::with_capacity(channels.len() + 1, GFP_KERNEL)?;
+        specs.push(default_device()?, GFP_KERNEL)?;
+        for channel in &channels {
+            specs.push(named_device(channel)?, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            _devices: Devices::register(specs)?,
         })
     }
 }
 
-/// The `host_channel` parameter; `None` (-1, or any negative value) for the platform's default.
-fn host_channel() -> l4bridge::Address {
-    Some(*module_parameters::host_channel.value()).filter(|address| *address >= 0)
+/// `/dev/l4log`: the module parameters' device.
+fn default_device() -> Result<DeviceSpec<'static>> {
+    Ok(DeviceSpec {
+        node: CString::try_from_fmt(fmt!("{DEVICE_NAME}"))?,
+        address: host_channel(),
+        access: params::node_access(),
+        escape: None,
+        rate_limit: None,
+    })
 }
 
-impl L4LogModule {
-    /// The state shared by the files of the device that `misc` registered, for `open`; `None`
-    /// until the module's `init` has succeeded.
-    fn shared(misc: &MiscDeviceRegistration<OpenFile>) -> Option<Arc<L4Log>> {
-        if !READY.load(Ordering::Acquire) {
-            return None;
-        }
-        let misc: *const MiscDeviceRegistration<OpenFile> = misc;
-        // SAFETY: by the type invariant `misc` is the `misc` field of an `L4LogModule`. That
-        // module is initialized and no longer written: `READY` is set (with release ordering,
-        // read above with acquire) as the last step of its `init`, after every field. It is
-        // alive: this runs in an `->open`, which `misc_open` calls under `misc_mtx`, and
-        // dropping the module first deregisters `misc`, which takes `misc_mtx`.
-        let module = unsafe { &*kernel::container_of!(misc, L4LogModule, misc) };
-        Some(module.log.clone())
+/// `/dev/l4log-NAME`: a named channel's device; what the channel does not set comes from the
+/// module parameters.
+fn named_device<'a>(channel: &ChannelSpec<'a>) -> Result<DeviceSpec<'a>> {
+    let defaults = params::node_access();
+    Ok(DeviceSpec {
+        node: CString::try_from_fmt(fmt!("{DEVICE_NAME}-{}", channel.name))?,
+        address: channel.address,
+        access: NodeAccess {
+            mode: channel.mode.unwrap_or(defaults.mode),
+            group: channel.group.unwrap_or(defaults.group),
+        },
+        escape: channel.escape,
+        rate_limit: channel.rate_limit,
+    })
+}
+
+/// The `host_channel` parameter: `/dev/l4log`'s host channel; any negative value (-1) for the
+/// platform's default.
+fn host_channel() -> Address<'static> {
+    match *module_parameters::host_channel.value() {
+        channel if channel >= 0 => Address::Number(channel),
+        _ => Address::Default,
     }
 }

@@ -3,12 +3,13 @@
 //! The module parameters that live on the C side (`rust/helpers.c`), read through safe calls.
 //!
 //! Under `/sys/module/l4log/parameters/`: `escape` and `rate_limit` (writable at run time),
-//! `mode` and `group` (load time). `host_channel` is a Rust parameter, in `l4log.rs`.
+//! `mode`, `group` and `channels` (load time). `host_channel` is a Rust parameter, in
+//! `l4log.rs`.
 
-use crate::file::OpenFile;
+use crate::{channels::NodeAccess, file::OpenFile};
 use kernel::{
     error::to_result,
-    ffi::{c_int, c_uint, c_void},
+    ffi::{c_char, c_int, c_uint, c_ushort, c_void},
     miscdevice::MiscDeviceRegistration,
     prelude::*,
 };
@@ -17,9 +18,12 @@ use kernel::{
 extern "C" {
     fn l4log_escape() -> bool;
     fn l4log_rate_limit() -> c_uint;
-    fn l4log_check_node_access() -> c_int;
+    fn l4log_mode() -> c_ushort;
+    fn l4log_group() -> c_uint;
+    fn l4log_channels() -> *const c_char;
+    fn l4log_check_node_access(name: *const c_char, mode: c_ushort, group: c_uint) -> c_int;
     // `struct miscdevice *`: only passed through, so Rust needs no FFI-safe layout of it.
-    fn l4log_apply_node_access(misc: *mut c_void) -> c_int;
+    fn l4log_apply_node_access(misc: *mut c_void, mode: c_ushort, group: c_uint) -> c_int;
     fn l4log_cond_resched();
 }
 
@@ -35,20 +39,48 @@ pub(crate) fn rate_limit() -> u32 {
     unsafe { l4log_rate_limit() }
 }
 
-/// Checks the `mode` and `group` parameters: `EINVAL`, with a message, for values that cannot
-/// be applied.
-pub(crate) fn check_node_access() -> Result {
-    // SAFETY: `l4log_check_node_access` takes no arguments and only reads the parameters and
-    // the current task's user namespace.
-    to_result(unsafe { l4log_check_node_access() })
+/// The `mode` and `group` parameters: `/dev/l4log`'s, and the named channels' by default.
+pub(crate) fn node_access() -> NodeAccess {
+    // SAFETY: `l4log_mode` and `l4log_group` take no arguments and only read a load-time
+    // parameter.
+    unsafe {
+        NodeAccess {
+            mode: l4log_mode(),
+            group: l4log_group(),
+        }
+    }
 }
 
-/// Gives `misc`'s device node the `mode` and `group` parameters (nothing to do for the
-/// defaults), which [`check_node_access`] accepted.
-pub(crate) fn apply_node_access(misc: &MiscDeviceRegistration<OpenFile>) -> Result {
+/// A copy of the `channels` parameter's text (empty when not given).
+pub(crate) fn channels() -> Result<KVec<u8>> {
+    // SAFETY: `l4log_channels` takes no arguments and returns the load-time parameter's
+    // string, which the kernel does not change nor free while the module's `init` runs.
+    let text = unsafe { l4log_channels() };
+    let mut copy = KVec::new();
+    if !text.is_null() {
+        // SAFETY: a string parameter is NUL-terminated, and stays so while `init` runs (above).
+        copy.extend_from_slice(unsafe { CStr::from_char_ptr(text) }.to_bytes(), GFP_KERNEL)?;
+    }
+    Ok(copy)
+}
+
+/// Checks the mode and group of `/dev/NODE`: `EINVAL`, with a message, for values that cannot
+/// be applied.
+pub(crate) fn check_node_access(node: &CStr, access: NodeAccess) -> Result {
+    // SAFETY: `node` is a NUL-terminated string, which the function only prints; otherwise it
+    // only reads the current task's user namespace.
+    to_result(unsafe { l4log_check_node_access(node.as_char_ptr(), access.mode, access.group) })
+}
+
+/// Gives `misc`'s device node `access`, which [`check_node_access`] accepted (nothing to do for
+/// 0600 and group 0).
+pub(crate) fn apply_node_access(
+    misc: &MiscDeviceRegistration<OpenFile>,
+    access: NodeAccess,
+) -> Result {
     // SAFETY: `misc` is registered for as long as the borrow lasts, so its `this_device` is
     // valid, which is all `l4log_apply_node_access` reads of it; it does not keep the pointer.
-    to_result(unsafe { l4log_apply_node_access(misc.as_raw().cast()) })
+    to_result(unsafe { l4log_apply_node_access(misc.as_raw().cast(), access.mode, access.group) })
 }
 
 /// Lets the scheduler run something else if this task has used up its time (`cond_resched`).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The byte-rate limit shared by all writers (the `rate_limit` parameter): a token bucket.
+//! The byte-rate limit shared by all writers of a channel (the `rate_limit` parameter, or the
+//! channel's own): a token bucket.
 //!
 //! A writer asks for up to a line buffer's worth of bytes and gets what the bucket holds. When
 //! it is empty, the writer sleeps interruptibly until enough has been earned, or gets `EAGAIN`
@@ -73,7 +74,7 @@ impl Bucket {
     }
 }
 
-/// The rate limit of one device, shared by its writers.
+/// The rate limit of one device (one channel), shared by its writers.
 #[pin_data]
 pub(crate) struct Throttle {
     #[pin]
@@ -85,16 +86,26 @@ pub(crate) struct Throttle {
     epoch: Instant<Monotonic>,
     /// Nanoseconds writers spent waiting for the limit, all writers added up.
     throttled_ns: AtomicU64,
+    /// The channel's own rate; `None`: the `rate_limit` parameter's, at each write.
+    fixed_rate: Option<u32>,
 }
 
 impl Throttle {
-    pub(crate) fn new() -> impl PinInit<Self> {
+    /// A throttle at `fixed_rate` bytes per second (0: no limit), or at the `rate_limit`
+    /// parameter's rate when `None`.
+    pub(crate) fn new(fixed_rate: Option<u32>) -> impl PinInit<Self> {
         pin_init!(Self {
             bucket <- new_mutex!(Bucket::new(0)),
             sleep <- new_condvar!(),
             epoch: Instant::now(),
             throttled_ns: AtomicU64::new(0),
+            fixed_rate,
         })
+    }
+
+    /// The byte rate the writers may not exceed now; 0 for no limit.
+    fn rate(&self) -> u32 {
+        self.fixed_rate.unwrap_or_else(params::rate_limit)
     }
 
     /// Lets the caller write up to `want` bytes (not 0): returns how many (at least 1). Waits
@@ -102,12 +113,12 @@ impl Throttle {
     /// `EAGAIN`; a signal ends the wait with `ERESTARTSYS`.
     pub(crate) fn acquire(&self, want: usize, waiting: Waiting) -> Result<usize> {
         // Without a limit (the default) every write step comes here: no lock for nothing.
-        if params::rate_limit() == 0 {
+        if self.rate() == 0 {
             return Ok(want);
         }
         let mut bucket = self.bucket.lock();
         loop {
-            let rate = params::rate_limit();
+            let rate = self.rate();
             if rate == 0 {
                 return Ok(want);
             }
@@ -136,7 +147,7 @@ impl Throttle {
 
     /// Returns `count` bytes that [`Self::acquire`] granted but the writer did not use.
     pub(crate) fn release_unused(&self, count: usize) {
-        let rate = params::rate_limit();
+        let rate = self.rate();
         if count > 0 && rate > 0 {
             self.bucket.lock().give_back(count, rate);
         }

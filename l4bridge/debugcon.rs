@@ -9,7 +9,7 @@
 //!
 //! The device answers reads of its port with 0xe9, which is how [`DebugCon::open`] tells that it
 //! is there: an unclaimed port reads as 0xff. The port is 0xe9 unless the module parameter
-//! `host_channel` names another (QEMU's `iobase`).
+//! `host_channel` names another (QEMU's `iobase`); each named channel has a port of its own.
 
 use super::{Address, Channel, Patience, WriteError};
 use kernel::{bindings, prelude::*};
@@ -34,14 +34,20 @@ pub(crate) struct DebugCon {
 impl Channel for DebugCon {
     const MAX_CHUNK: usize = PAGE;
 
-    /// `address` is the I/O port, 0xe9 when `None`.
-    fn open(address: Address) -> Result<Self> {
+    /// `address` is the I/O port, 0xe9 by default.
+    fn open(address: Address<'_>) -> Result<Self> {
         let port = match address {
-            None => DEFAULT_PORT,
-            Some(port) => u16::try_from(port).map_err(|_| {
-                pr_err!("host_channel={port} is not an I/O port (0 to 0xffff)\n");
+            Address::Default => DEFAULT_PORT,
+            Address::Number(port) => u16::try_from(port).map_err(|_| {
+                pr_err!("{port} is not an I/O port (0 to 0xffff)\n");
                 EINVAL
             })?,
+            Address::Name(name) => {
+                pr_err!(
+                    "{name} is not an I/O port: name the port of the channel's debug console\n"
+                );
+                return Err(EINVAL);
+            }
         };
         // `request_region` fails the same way when another driver holds the port and when it
         // has no memory for the claim's record: a second try tells a passing shortage apart.

@@ -38,17 +38,23 @@ pub(crate) struct HostFd {
 impl Channel for HostFd {
     const MAX_CHUNK: usize = 4096;
 
-    /// `address` is the host file descriptor, 2 (standard error) when `None`.
-    fn open(address: Address) -> Result<Self> {
+    /// `address` is the host file descriptor, 2 (standard error) by default.
+    fn open(address: Address<'_>) -> Result<Self> {
         let fd = match address {
-            None => DEFAULT_FD,
-            Some(fd) => c_int::try_from(fd)
-                .ok()
-                .filter(|fd| *fd >= 0)
-                .ok_or_else(|| {
-                    pr_err!("host_channel={fd} is not a host file descriptor\n");
-                    EINVAL
-                })?,
+            Address::Default => DEFAULT_FD,
+            Address::Number(fd) => {
+                c_int::try_from(fd)
+                    .ok()
+                    .filter(|fd| *fd >= 0)
+                    .ok_or_else(|| {
+                        pr_err!("{fd} is not a host file descriptor\n");
+                        EINVAL
+                    })?
+            }
+            Address::Name(name) => {
+                pr_err!("{name} is not a host file descriptor: name the channel's descriptor\n");
+                return Err(EINVAL);
+            }
         };
         let host = HostFd { fd };
         // A zero-length write checks that the descriptor is open for writing.

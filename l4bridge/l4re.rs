@@ -46,11 +46,12 @@ const _: () = assert!(
 );
 const _: () = assert!(VCON_WRITE_SIZE > 0 && VCON_WRITE_SIZE <= c_uint::MAX as usize);
 
-/// The log capability of the L4Re task this kernel runs in.
+/// A log capability of the L4Re task this kernel runs in.
 ///
 /// # Invariants
 ///
-/// `cap` is the task's log capability (`l4re_env()->log`) and names an object.
+/// `cap` is a capability of the task's environment (its log capability, `l4re_env()->log`, or
+/// one of its named capabilities), which stays valid while L4Linux runs, and names an object.
 pub(crate) struct L4ReLog {
     cap: bindings::l4_cap_idx_t,
 }
@@ -58,25 +59,29 @@ pub(crate) struct L4ReLog {
 impl Channel for L4ReLog {
     const MAX_CHUNK: usize = VCON_WRITE_SIZE;
 
-    /// There is one log capability; `address` must be `None`.
-    fn open(address: Address) -> Result<Self> {
-        if let Some(channel) = address {
-            pr_err!(
-                "host_channel={channel}: on L4Linux l4log writes to the L4Re log capability, \
-                 there is no channel to choose\n"
-            );
-            return Err(EINVAL);
-        }
-        // SAFETY: `l4log_l4re_log_cap` reads the log capability from the L4Re environment of
-        // this task, which L4Re set up before L4Linux started and which stays mapped and
-        // unchanged while it runs; it has no other effect and no precondition.
-        let cap = unsafe { bindings::l4log_l4re_log_cap() };
+    /// `address` names a capability in the L4Linux task's environment (ned's `caps` table);
+    /// by default the task's log capability, `l4re_env()->log`.
+    fn open(address: Address<'_>) -> Result<Self> {
+        let cap = match address {
+            Address::Default => {
+                // SAFETY: `l4log_l4re_log_cap` reads the log capability from the L4Re
+                // environment of this task, which L4Re set up before L4Linux started and which
+                // stays mapped and unchanged while it runs; it has no other effect and no
+                // precondition.
+                unsafe { bindings::l4log_l4re_log_cap() }
+            }
+            Address::Number(number) => {
+                pr_err!("{number}: on L4Linux a host channel is an L4Re capability's name\n");
+                return Err(EINVAL);
+            }
+            Address::Name(name) => named_cap(name)?,
+        };
         // SAFETY: `l4log_l4_is_invalid_cap` only tests bits of its argument.
         if unsafe { bindings::l4log_l4_is_invalid_cap(cap) } != 0 {
-            pr_err!("no L4Re log capability: start L4Linux with one (ned: log = ...)\n");
+            pr_err!("no L4Re capability for {address}: start L4Linux with one (ned: caps = ...)\n");
             return Err(ENODEV);
         }
-        // INVARIANT: `cap` is the log capability and was checked to name an object.
+        // INVARIANT: `cap` is a capability of the task's environment and names an object.
         Ok(Self { cap })
     }
 
@@ -90,7 +95,7 @@ impl Channel for L4ReLog {
         // SAFETY: `chunk` is valid for reads of `len` bytes, which the helper copies into this
         // vCPU's UTCB and does not keep; `len` is at most `VCON_WRITE_SIZE`, the room the UTCB
         // has for them (checked by `vcon_len`, and again by the helper). `self.cap` names the
-        // log object by the type invariant. The helper holds the vCPU lock only around the IPC
+        // object by the type invariant. The helper holds the vCPU lock only around the IPC
         // and the read of its error, and does not sleep.
         let error = unsafe { bindings::l4log_vcon_send(self.cap, chunk.as_ptr().cast(), len) };
         if error != 0 {
@@ -102,6 +107,25 @@ impl Channel for L4ReLog {
         }
         Ok(())
     }
+}
+
+/// The capability named `name` in the task's environment, without an IPC (a name with `/`,
+/// which would ask a name space, is refused): `ENOENT` with a message when there is none.
+fn named_cap(name: &str) -> Result<bindings::l4_cap_idx_t> {
+    let len = c_uint::try_from(name.len()).map_err(|_| EINVAL)?;
+    if name.contains('/') {
+        pr_err!("{name}: a channel's capability is one of the task's own, without '/'\n");
+        return Err(EINVAL);
+    }
+    let mut cap = 0;
+    // SAFETY: `name` is valid for reads of `len` bytes, which the helper compares with the
+    // names of the environment's capabilities and does not keep; `cap` is valid for a write.
+    // The environment stays mapped and unchanged while L4Linux runs.
+    if unsafe { bindings::l4log_l4re_named_cap(name.as_ptr().cast(), len, &mut cap) } != 0 {
+        pr_err!("no capability {name} in the L4Linux task's environment (ned: caps = {{ {name} = ... }})\n");
+        return Err(ENOENT);
+    }
+    Ok(cap)
 }
 
 /// The length of a chunk as the vcon helper takes it: `None` unless `1..=VCON_WRITE_SIZE`.

@@ -31,9 +31,27 @@ use l4re::L4ReLog as Transport;
 #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
 mod tests;
 
-/// Which host channel to use, in the transport's own terms (an I/O port, a host file
-/// descriptor); `None` for the transport's default. See each transport's `open`.
-pub(crate) type Address = Option<i64>;
+/// Which host channel to use, in the transport's own terms. See each transport's `open`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Address<'a> {
+    /// The platform's default channel: `/dev/l4log`'s unless the module parameter
+    /// `host_channel` names another.
+    Default,
+    /// A number: an I/O port (qemu), a host file descriptor (uml).
+    Number(i64),
+    /// A name: an L4Re capability in the L4Linux task's environment (l4linux).
+    Name(&'a str),
+}
+
+impl kernel::fmt::Display for Address<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        match self {
+            Self::Default => f.write_str("the default channel"),
+            Self::Number(number) => write!(f, "{number}"),
+            Self::Name(name) => f.write_str(name),
+        }
+    }
+}
 
 /// One platform's way of putting bytes into the host's log.
 pub(crate) trait Channel: Sized + Send + Sync {
@@ -41,7 +59,7 @@ pub(crate) trait Channel: Sized + Send + Sync {
     const MAX_CHUNK: usize;
 
     /// Takes hold of the channel at `address`, or explains why the host offers none there.
-    fn open(address: Address) -> Result<Self>;
+    fn open(address: Address<'_>) -> Result<Self>;
 
     /// Puts `chunk` (at most [`Self::MAX_CHUNK`] bytes, never empty) into the host's log, in
     /// one host call unless the host takes less than all of it. When the host cannot take bytes
@@ -99,8 +117,8 @@ pub(crate) struct Bridge<C: Channel> {
 }
 
 impl<C: Channel> Bridge<C> {
-    /// Takes hold of the host's log channel at `address` (`None`: the platform's default).
-    pub(crate) fn open(address: Address) -> Result<Self> {
+    /// Takes hold of the host's log channel at `address`.
+    pub(crate) fn open(address: Address<'_>) -> Result<Self> {
         Ok(Self::with_channel(C::open(address)?))
     }
 

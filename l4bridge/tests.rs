@@ -56,7 +56,7 @@ mod kunit {
     impl Channel for FakeHost {
         const MAX_CHUNK: usize = 8;
 
-        fn open(_address: Address) -> Result<Self> {
+        fn open(_address: Address<'_>) -> Result<Self> {
             Err(ENODEV)
         }
 

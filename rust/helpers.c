@@ -5,7 +5,9 @@
  * - Parameters writable at run time. Rust module parameters are load-time
  *   only (the module! macro registers them with permission 0), so `escape`
  *   and `rate_limit` live here, under /sys/module/l4log/parameters/.
- * - The device node's mode and group. kernel::miscdevice registers with
+ * - The named channels' specification (a string; Rust module parameters
+ *   are integers only).
+ * - The device nodes' mode and group. kernel::miscdevice registers with
  *   neither, and the misc class gives devtmpfs no group, so the node is
  *   changed after registration the way devtmpfs sets up its own nodes.
  * - cond_resched(), which is a macro.
@@ -43,6 +45,11 @@ static uint group;
 module_param(group, uint, 0444);
 MODULE_PARM_DESC(group, "Group id of /dev/l4log (default 0)");
 
+static char *channels;
+module_param(channels, charp, 0444);
+MODULE_PARM_DESC(channels,
+		 "Named channels, each a device /dev/l4log-NAME: NAME[=ADDRESS][:KEY=VALUE...][,...] (README)");
+
 bool l4log_escape(void)
 {
 	return READ_ONCE(escape);
@@ -51,6 +58,21 @@ bool l4log_escape(void)
 unsigned int l4log_rate_limit(void)
 {
 	return READ_ONCE(rate_limit);
+}
+
+unsigned short l4log_mode(void)
+{
+	return mode;
+}
+
+unsigned int l4log_group(void)
+{
+	return group;
+}
+
+const char *l4log_channels(void)
+{
+	return channels;
 }
 
 void l4log_cond_resched(void)
@@ -95,31 +117,31 @@ out:
 }
 
 /*
- * Checks the `mode` and `group` parameters, before anything is registered:
- * -EINVAL, with a message, for a mode with bits other than permissions or a
- * group id that the loading process's user namespace does not map.
+ * Checks a device's mode and group, before anything is registered: -EINVAL,
+ * with a message, for a mode with bits other than permissions or a group id
+ * that the loading process's user namespace does not map.
  */
-int l4log_check_node_access(void)
+int l4log_check_node_access(const char *name, unsigned short mode, unsigned int group)
 {
 	if (mode & ~0777) {
-		pr_err("l4log: mode=%#o has bits other than permissions\n", mode);
+		pr_err("l4log: /dev/%s: mode=%#o has bits other than permissions\n", name, mode);
 		return -EINVAL;
 	}
 	if (!gid_valid(make_kgid(current_user_ns(), group))) {
-		pr_err("l4log: group=%u is no group here\n", group);
+		pr_err("l4log: /dev/%s: group=%u is no group here\n", name, group);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 /*
- * Gives `misc`'s node under /dev the `mode` and `group` parameters, which
- * l4log_check_node_access() accepted. Nothing to do for the defaults:
+ * Gives `misc`'s node under /dev `mode` and `group`, which
+ * l4log_check_node_access() accepted. Nothing to do for 0600 and group 0:
  * devtmpfs makes nodes 0600 root:root. Otherwise the node is looked up as
  * /dev/NAME in the namespace of the process loading the module, which is
  * devtmpfs when devtmpfs is mounted on /dev.
  */
-int l4log_apply_node_access(struct miscdevice *misc)
+int l4log_apply_node_access(struct miscdevice *misc, unsigned short mode, unsigned int group)
 {
 	const char *name = dev_name(misc->this_device);
 	kgid_t gid = make_kgid(current_user_ns(), group);

@@ -13,8 +13,11 @@ struct miscdevice;
 
 bool l4log_escape(void);
 unsigned int l4log_rate_limit(void);
-int l4log_check_node_access(void);
-int l4log_apply_node_access(struct miscdevice *misc);
+unsigned short l4log_mode(void);
+unsigned int l4log_group(void);
+const char *l4log_channels(void);
+int l4log_check_node_access(const char *name, unsigned short mode, unsigned int group);
+int l4log_apply_node_access(struct miscdevice *misc, unsigned short mode, unsigned int group);
 void l4log_cond_resched(void);
 
 #endif /* L4LOG_RUST_HELPERS_H */

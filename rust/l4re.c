@@ -27,6 +27,16 @@ l4_cap_idx_t l4log_l4re_log_cap(void)
 	return l4re_env()->log;
 }
 
+int l4log_l4re_named_cap(const char *name, unsigned int len, l4_cap_idx_t *cap)
+{
+	const l4re_env_cap_entry_t *entry = l4re_env_get_cap_l(name, len, l4re_env());
+
+	if (!entry)
+		return 1;
+	*cap = entry->cap;
+	return 0;
+}
+
 int l4log_l4_is_invalid_cap(l4_cap_idx_t cap)
 {
 	return l4_is_invalid_cap(cap) ? 1 : 0;

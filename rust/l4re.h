@@ -24,6 +24,13 @@
 l4_cap_idx_t l4log_l4re_log_cap(void);
 
 /*
+ * The capability named by the @len bytes at @name in this task's L4Re
+ * environment (ned's caps table), written to @cap: 0 when there is one, 1
+ * when not. Reads the environment only, no IPC.
+ */
+int l4log_l4re_named_cap(const char *name, unsigned int len, l4_cap_idx_t *cap);
+
+/*
  * Whether @cap names no object (l4_is_invalid_cap()). Returns 1 or 0.
  */
 int l4log_l4_is_invalid_cap(l4_cap_idx_t cap);

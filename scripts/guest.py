@@ -12,19 +12,31 @@ Channels between host and guest (target qemu):
   COM2 (ttyS1)       control: the guest's insmod and exit status, its dmesg
   isa-debugcon 0xe9  the host log l4log writes to: captured to a file and,
                      for people, shown line by line as `host-log| ...`
+  isa-debugcon 0xea, 0xeb
+                     the named channels' host logs (CHANNELS), each captured to
+                     a file of its own, shown as `host-log[NAME]| ...`
 Target uml: the console is con0 (the terminal, or a file), control is ssl1
 (/dev/ttyS1) on a host descriptor, and the host log is another host
-descriptor, named to l4log.ko by its host_channel parameter.
+descriptor, named to l4log.ko by its host_channel parameter; each named
+channel has a descriptor of its own too.
 Target l4linux: Fiasco.OC, L4Re and L4Linux (scripts/l4, built from L4_SRC)
 under QEMU. The L4Re log is the serial console (COM1): everything printed
 there, Fiasco's, L4Re's and L4Linux's console ttyLv0 alike, is the host log.
 L4Linux has no second port, so the control lines come on that console too,
 each prefixed with `l4log-control: ` (ramdisk/init); the runner takes them
 out of the capture, and ends QEMU, which L4Linux's poweroff does not stop.
+The named channels are log capabilities that ned made with their own tags
+(configs/l4re/l4log.cfg): their lines come on the same console, each with
+its tag, and the runner sorts them into each channel's capture.
+
+Every boot offers the named channels of CHANNELS and loads l4log.ko with
+them (`channels=...`); a run prints `host-log[NAME]: PATH` for each before
+its last line, `host-log: PATH`, the capture of /dev/l4log.
 """
 
 import argparse
 import os
+import re
 import select
 import shlex
 import shutil
@@ -42,6 +54,9 @@ import build as ramdisk  # noqa: E402  (ramdisk/build.py)
 
 CACHE = Path(os.environ.get("L4LOG_INNER_CACHE", "/cache"))
 RUNS_KEPT = 20
+# The named channels every boot offers: name -> the qemu target's debug console port. On uml
+# each is a host descriptor, on l4linux the log capability of that name (configs/l4re/l4log.cfg).
+CHANNELS = {"app": 0xEA, "audit": 0xEB}
 QEMU = "qemu-system-x86_64"
 MEMORY_MB = 256
 # Each boot under TCG takes about 2 s; the limit is for a guest that hangs.
@@ -77,10 +92,15 @@ class Boot:
     cpus: int = 1                      # qemu: 2 for an SMP kernel
     insmod_extra: str = ""             # more l4log.ko parameters, name=value ...
     kernel_args: str = ""              # qemu, uml: more kernel command line arguments
+    channels: bool = True              # load l4log.ko with the named channels of CHANNELS
 
     @property
     def host_log(self):
         return self.run_dir / "host-log"
+
+    def channel_log(self, name):
+        """The capture of named channel `name`'s host log."""
+        return self.run_dir / f"host-log-{name}"
 
     @property
     def console(self):
@@ -129,9 +149,10 @@ def write_stdout(text):
 class HostLogReader(threading.Thread):
     """Copies the host log from a FIFO to a file, and shows it when asked."""
 
-    def __init__(self, fifo, capture, display):
+    def __init__(self, fifo, capture, display, channel=None):
         super().__init__(daemon=True)
         self.fifo, self.capture, self.display = fifo, capture, display
+        self.prefix = f"host-log[{channel}]| " if channel else "host-log| "
         self.pending = b""
 
     def run(self):
@@ -149,12 +170,8 @@ class HostLogReader(threading.Thread):
         for line in lines:
             self.show_line(line)
 
-    @staticmethod
-    def show_line(line):
-        # Control bytes are escaped: the guest does not get to drive the host's terminal.
-        text = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}"
-                       for c in line.decode("utf-8", "backslashreplace"))
-        write_stdout(f"host-log| {text}\n")
+    def show_line(self, line):
+        show_line(line, self.prefix)
 
     def finish(self):
         """Waits for the copy to end; unblocks it if QEMU never opened the FIFO."""
@@ -163,6 +180,13 @@ class HostLogReader(threading.Thread):
         except OSError:
             pass  # ENXIO: the reader already finished
         self.join()
+
+
+def show_line(line, prefix="host-log| "):
+    # Control bytes are escaped: the guest does not get to drive the host's terminal.
+    text = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}"
+                   for c in line.decode("utf-8", "backslashreplace"))
+    write_stdout(f"{prefix}{text}\n")
 
 
 def qemu_args(boot, image, initramfs, interactive, display):
@@ -185,6 +209,9 @@ def qemu_args(boot, image, initramfs, interactive, display):
         "-chardev", f"file,id=control,path={run_dir / 'control'}", "-serial", "chardev:control",
         "-chardev", f"file,id=hostlog,path={run_dir / 'host-log.fifo'}",
         "-device", "isa-debugcon,iobase=0xe9,chardev=hostlog",
+        *[arg for name, port in CHANNELS.items() for arg in (
+            "-chardev", f"file,id=channel-{name},path={run_dir / f'host-log-{name}.fifo'}",
+            "-device", f"isa-debugcon,iobase={port:#x},chardev=channel-{name}")],
     ], {}
 
 
@@ -201,6 +228,8 @@ def uml_args(boot, image, initramfs, interactive, display):
     fds["hostlog"] = os.open(run_dir / "host-log.fifo", os.O_WRONLY)
     if boot.nonblocking_host_log:
         os.set_blocking(fds["hostlog"], False)
+    for name in CHANNELS:
+        fds[f"channel-{name}"] = os.open(run_dir / f"host-log-{name}.fifo", os.O_WRONLY)
     console_out = fds.get("console", 1)
     console_in = "fd:0" if interactive else "null"
     return [
@@ -278,15 +307,55 @@ def l4linux_args(boot, image, initramfs, interactive, display):
 LAUNCHERS = {"qemu": qemu_args, "uml": uml_args, "l4linux": l4linux_args}
 
 
+def channel_addresses(boot, fds):
+    """The named channels' addresses, as l4log.ko's `channels` parameter gives them."""
+    if boot.target == "qemu":
+        return {name: f"{port:#x}" for name, port in CHANNELS.items()}
+    if boot.target == "uml":
+        return {name: str(fds[f"channel-{name}"]) for name in CHANNELS}
+    return {name: "" for name in CHANNELS}  # l4linux: the capability of the channel's name
+
+
 def insmod_args(boot, fds):
     channel = f"host_channel={fds['hostlog']}" if boot.target == "uml" else ""
-    return " ".join(arg for arg in (channel, boot.insmod_extra) if arg)
+    named = ",".join(f"{name}={address}" if address else name
+                     for name, address in channel_addresses(boot, fds).items())
+    channels = f"channels={named}" if boot.channels else ""
+    return " ".join(arg for arg in (channel, channels, boot.insmod_extra) if arg)
 
 
 def kernel_cpus(kernel_dir):
     """CPUs to give the guest: two when the kernel was built for SMP."""
     config = (Path(kernel_dir) / ".config").read_text()
     return 2 if "\nCONFIG_SMP=y\n" in config else 1
+
+
+# A line of the L4Re log server (moe) on the serial console: its colour, the channel's tag padded
+# to 8 columns, `| ` at a line's start or `: ` where it goes on after another channel's line came
+# between; the line ends with a colour reset when it is complete. The tag may follow a piece of
+# another writer's line on the same console line.
+L4_TAGGED = re.compile(rb"\x1b\[[0-9;]*m(?P<tag>[A-Za-z0-9_-]{1,8}) *[|:] (?P<text>.*)$")
+L4_COLOUR = re.compile(rb"\x1b\[[0-9;]*m")
+L4_LINE_END = b"\x1b[0m"
+
+
+def split_l4_channels(boot):
+    """l4linux: each named channel's lines of the serial console, without the log server's tag
+    and colours, into the channel's capture. Bytes of a channel are taken as they are, but for the
+    colour sequences the log server puts around them (so a byte-exact comparison holds for text
+    without ESC and NUL bytes: the L4Re log server ends a message at a NUL)."""
+    captures = {name: bytearray() for name in CHANNELS}
+    console = boot.host_log.read_bytes() if boot.host_log.exists() else b""
+    for line in console.split(b"\n"):
+        line = line.rstrip(b"\r")
+        found = L4_TAGGED.search(line)
+        if not found or found["tag"].decode() not in captures:
+            continue
+        text = found["text"]
+        complete = text.endswith(L4_LINE_END)
+        captures[found["tag"].decode()] += L4_COLOUR.sub(b"", text) + (b"\n" if complete else b"")
+    for name, data in captures.items():
+        boot.channel_log(name).write_bytes(bytes(data))
 
 
 def parse_control(boot):
@@ -360,7 +429,7 @@ class L4ConsoleWatcher(threading.Thread):
         if self.INIT in line and self.boot.init_seconds is None:
             self.boot.init_seconds = time.monotonic() - self.started
         if self.display:
-            HostLogReader.show_line(line.encode())
+            show_line(line.encode())
 
     def finish(self):
         self.stop.set()
@@ -369,12 +438,12 @@ class L4ConsoleWatcher(threading.Thread):
 
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
-               nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args=""):
+               nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args="", channels=True):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
     l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
     that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
     the caller keeps and closes them. `kernel_args`: qemu, uml: more arguments for the guest
-    kernel's command line."""
+    kernel's command line. `channels`: load l4log.ko with the named channels (CHANNELS)."""
     if host_fds and target != "uml":
         raise ValueError("host descriptors are for the uml target")
     if kernel_args and target == "l4linux":
@@ -382,7 +451,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     kernel_dir = Path(kernel_dir)
     l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
-                kernel_args=kernel_args, cpus=1 if l4 else kernel_cpus(kernel_dir))
+                kernel_args=kernel_args, cpus=1 if l4 else kernel_cpus(kernel_dir), channels=channels)
     if l4:
         image, gen_init_cpio = kernel_dir, kernel_dir / "gen_init_cpio"
         initramfs, control = boot.run_dir / "l4log-initramfs.cpio", "console"
@@ -392,12 +461,18 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
         initramfs, control = boot.run_dir / "initramfs.cpio", "/dev/ttyS1"
     if target in ("qemu", "l4linux"):
         boot.accel = accel or choose_accel(target, kernel_dir, module)
+    channel_readers = []
     if l4:
         reader = L4ConsoleWatcher(boot, display and not interactive)
     else:
         os.mkfifo(boot.run_dir / "host-log.fifo")
         reader = HostLogReader(boot.run_dir / "host-log.fifo", boot.host_log, display or interactive)
-    reader.start()
+        for name in CHANNELS:
+            os.mkfifo(boot.run_dir / f"host-log-{name}.fifo")
+            channel_readers.append(HostLogReader(boot.run_dir / f"host-log-{name}.fifo", boot.channel_log(name),
+                                                 display or interactive, name))
+    for each in (reader, *channel_readers):
+        each.start()
     fds = {}
     try:
         boot.cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
@@ -411,8 +486,11 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     finally:
         for fd in fds.values():
             os.close(fd)
-        reader.finish()
+        for each in (reader, *channel_readers):
+            each.finish()
     parse_control(boot)
+    if l4:
+        split_l4_channels(boot)
     return boot
 
 
@@ -511,6 +589,9 @@ def cmd_run(args):
     boot = boot_guest(args.target, kernel_dir, module, mode, args.cmd, args.extra, display=True,
                       interactive=args.interactive and args.cmd is None, timeout=args.timeout)
     status = report(boot)
+    if boot.channels:
+        for name in CHANNELS:
+            write_stdout(f"host-log[{name}]: {host_path(boot.channel_log(name))}\n")
     write_stdout(f"host-log: {host_path(boot.host_log)}\n")
     return status
 
