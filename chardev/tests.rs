@@ -261,3 +261,100 @@ mod turn_kunit {
         assert!(turn.take(Waiting::NotAllowed).is_ok());
     }
 }
+
+/// KUnit tests of the `channels` parameter's syntax: what is accepted, and that each kind of
+/// bad input is refused.
+#[kernel::macros::kunit_tests(l4log_channels)]
+mod channels_kunit {
+    use crate::channels::{parse, ChannelSpec};
+    use crate::l4bridge::Address;
+    use kernel::prelude::*;
+
+    fn one(text: &str) -> ChannelSpec<'_> {
+        let mut channels = parse(text).unwrap();
+        assert_eq!(channels.len(), 1);
+        channels.pop().unwrap()
+    }
+
+    #[test]
+    fn nothing_names_no_channel() {
+        assert!(parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn addresses_are_numbers_or_names_and_default_to_the_name() {
+        let channels = parse("app=0xea,audit=7,cap=logcap,log").unwrap();
+        let expected = [
+            ("app", Address::Number(0xea)),
+            ("audit", Address::Number(7)),
+            ("cap", Address::Name("logcap")),
+            ("log", Address::Name("log")),
+        ];
+        assert_eq!(channels.len(), expected.len());
+        for (channel, (name, address)) in channels.iter().zip(expected) {
+            assert_eq!(channel.name, name);
+            assert_eq!(channel.address, address);
+        }
+    }
+
+    #[test]
+    fn keys_set_the_channels_own_values() {
+        let channel = one("app=3:mode=0620:group=100:escape=n:rate_limit=4096");
+        assert_eq!(channel.mode, Some(0o620));
+        assert_eq!(channel.group, Some(100));
+        assert_eq!(channel.escape, Some(false));
+        assert_eq!(channel.rate_limit, Some(4096));
+        let plain = one("app=3");
+        assert_eq!(
+            (plain.mode, plain.group, plain.escape, plain.rate_limit),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for text in [
+            "=3",
+            "a/b=3",
+            "a b=3",
+            "..=3",
+            "seventeen-chars-x=3",
+            "app=3,",
+            ",app=3",
+            "app=3,,audit=4",
+        ] {
+            assert_eq!(parse(text).err(), Some(EINVAL));
+        }
+        assert!(parse("sixteen-chars-xx=3").is_ok());
+    }
+
+    #[test]
+    fn a_name_or_an_address_given_twice_is_refused() {
+        assert_eq!(parse("app=3,app=4").err(), Some(EINVAL));
+        assert_eq!(parse("app=3,audit=3").err(), Some(EINVAL));
+        assert_eq!(parse("app=0x3,audit=3").err(), Some(EINVAL));
+        assert_eq!(parse("app,audit=app").err(), Some(EINVAL));
+    }
+
+    #[test]
+    fn bad_addresses_and_keys_are_refused() {
+        for text in [
+            "app=",
+            "app=3x",
+            "app=0x",
+            "app=0xg",
+            "app=99999999999999999999",
+            "app=3:mode=0680",
+            "app=3:mode=",
+            "app=3:group=-1",
+            "app=3:group=4294967296",
+            "app=3:escape=yes",
+            "app=3:rate_limit=1k",
+            "app=3:colour=green",
+            "app=3:mode",
+            "app=3:mode=0600:mode=0600",
+        ] {
+            assert_eq!(parse(text).err(), Some(EINVAL));
+        }
+    }
+}
