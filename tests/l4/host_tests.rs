@@ -22,13 +22,19 @@ struct FakeLog {
     log_cap: Cap,
     /// Bytes of every vcon write, in order.
     writes: Vec<Vec<u8>>,
+    /// The capability of every vcon write, in order.
+    caps: Vec<Cap>,
     /// The vcon write (counting from 0) that fails, with this IPC error.
     fail_at: Option<(usize, c_ulong)>,
 }
 
+/// The capabilities of the fake environment's caps table: name and capability.
+const NAMED_CAPS: [(&str, Cap); 2] = [("app", 0x2000), ("invalid", L4_INVALID_CAP_BIT)];
+
 static FAKE: Mutex<FakeLog> = Mutex::new(FakeLog {
     log_cap: 0x1000,
     writes: Vec::new(),
+    caps: Vec::new(),
     fail_at: None,
 });
 /// The fake is global: tests take this for their whole run.
@@ -42,6 +48,23 @@ extern "C" fn l4log_l4re_log_cap() -> Cap {
 }
 
 #[no_mangle]
+extern "C" fn l4log_l4re_named_cap(name: *const c_char, len: c_uint, cap: *mut Cap) -> c_int {
+    // SAFETY: the transport passes a name of `len` readable bytes.
+    let name = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), len as usize) };
+    match NAMED_CAPS
+        .iter()
+        .find(|(known, _)| known.as_bytes() == name)
+    {
+        Some((_, found)) => {
+            // SAFETY: the transport passes a capability to write.
+            unsafe { cap.write(*found) };
+            0
+        }
+        None => 1,
+    }
+}
+
+#[no_mangle]
 extern "C" fn l4log_l4_is_invalid_cap(cap: Cap) -> c_int {
     c_int::from(cap & L4_INVALID_CAP_BIT != 0)
 }
@@ -49,7 +72,11 @@ extern "C" fn l4log_l4_is_invalid_cap(cap: Cap) -> c_int {
 #[no_mangle]
 extern "C" fn l4log_vcon_send(cap: Cap, buf: *const c_char, len: c_uint) -> c_ulong {
     let mut fake = FAKE.lock().unwrap();
-    assert_eq!(cap, fake.log_cap, "vcon write to another capability");
+    assert!(
+        cap == fake.log_cap || NAMED_CAPS.iter().any(|(_, named)| *named == cap),
+        "vcon write to a capability the environment does not have"
+    );
+    fake.caps.push(cap);
     assert!(
         len as usize <= 488,
         "vcon write of {len} bytes: more than an IPC carries"
@@ -71,6 +98,7 @@ fn reset(fail_at: Option<(usize, c_ulong)>) -> MutexGuard<'static, ()> {
     let mut fake = FAKE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     fake.log_cap = 0x1000;
     fake.writes.clear();
+    fake.caps.clear();
     fake.fail_at = fail_at;
     drop(fake);
     serial
@@ -88,7 +116,7 @@ fn pattern(len: usize) -> Vec<u8> {
 mod tests {
     use super::*;
     use kernel::prelude::*;
-    use l4bridge::{HostLog, Patience, Stats, MAX_CHUNK};
+    use l4bridge::{Address, HostLog, Patience, Stats, MAX_CHUNK};
 
     /// Never waits: the L4Re transport does not ask (its IPC has no timeout).
     struct NoWait;
@@ -113,7 +141,7 @@ mod tests {
         for size in SIZES {
             let _serial = reset(None);
             let data = pattern(size);
-            let log = HostLog::open(None).unwrap();
+            let log = HostLog::open(Address::Default).unwrap();
             log.write(&data, &mut NoWait).unwrap();
             let writes = writes();
             let chunks = size.div_ceil(488);
@@ -147,7 +175,7 @@ mod tests {
     fn a_page_is_nine_ipcs_and_a_mebibyte_2149() {
         for (size, ipcs) in [(4096, 9), (1 << 20, 2149)] {
             let _serial = reset(None);
-            let log = HostLog::open(None).unwrap();
+            let log = HostLog::open(Address::Default).unwrap();
             log.write(&pattern(size), &mut NoWait).unwrap();
             assert_eq!(writes().len(), ipcs, "{size} bytes");
         }
@@ -156,7 +184,7 @@ mod tests {
     #[test]
     fn empty_write_makes_no_ipc() {
         let _serial = reset(None);
-        let log = HostLog::open(None).unwrap();
+        let log = HostLog::open(Address::Default).unwrap();
         log.write(&[], &mut NoWait).unwrap();
         assert!(writes().is_empty());
         assert_eq!(log.stats(), Stats::default());
@@ -168,7 +196,7 @@ mod tests {
         for error in [0x04, 0x06, 0x08] {
             for (size, fail_at) in [(1, 0), (488, 0), (489, 1), (4096, 3), (4096, 8)] {
                 let _serial = reset(Some((fail_at, error)));
-                let log = HostLog::open(None).unwrap();
+                let log = HostLog::open(Address::Default).unwrap();
                 let err = log.write(&pattern(size), &mut NoWait).unwrap_err();
                 assert_eq!(err.error, EIO, "IPC error {error:#x}");
                 assert_eq!(
@@ -190,15 +218,34 @@ mod tests {
     }
 
     #[test]
-    fn host_channel_is_refused() {
+    fn a_number_is_refused() {
         let _serial = reset(None);
-        assert_eq!(HostLog::open(Some(0xe9)).err(), Some(EINVAL));
+        assert_eq!(HostLog::open(Address::Number(0xe9)).err(), Some(EINVAL));
+    }
+
+    #[test]
+    fn a_named_capability_gets_the_writes() {
+        let _serial = reset(None);
+        let log = HostLog::open(Address::Name("app")).unwrap();
+        log.write(b"to app\n", &mut NoWait).unwrap();
+        assert_eq!(writes(), vec![b"to app\n".to_vec()]);
+        assert_eq!(FAKE.lock().unwrap().caps, vec![0x2000]);
+    }
+
+    #[test]
+    fn an_unknown_or_invalid_name_is_refused() {
+        let _serial = reset(None);
+        assert_eq!(HostLog::open(Address::Name("nosuch")).err(), Some(ENOENT));
+        assert_eq!(HostLog::open(Address::Name("ap")).err(), Some(ENOENT));
+        assert_eq!(HostLog::open(Address::Name("invalid")).err(), Some(ENODEV));
+        assert_eq!(HostLog::open(Address::Name("app/x")).err(), Some(EINVAL));
+        assert!(writes().is_empty());
     }
 
     #[test]
     fn no_log_capability_is_enodev() {
         let _serial = reset(None);
         FAKE.lock().unwrap().log_cap = L4_INVALID_CAP_BIT;
-        assert_eq!(HostLog::open(None).err(), Some(ENODEV));
+        assert_eq!(HostLog::open(Address::Default).err(), Some(ENODEV));
     }
 }

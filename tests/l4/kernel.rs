@@ -27,6 +27,11 @@ pub mod ffi {
     pub use core::ffi::c_void;
 }
 
+/// Formatting, as `kernel::fmt` offers it (the core traits).
+pub mod fmt {
+    pub use core::fmt::{Display, Formatter, Result};
+}
+
 /// Errors as the kernel crate has them: a negative errno.
 pub mod error {
     /// A kernel error code (`kernel::error::Error`).

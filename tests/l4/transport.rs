@@ -10,7 +10,7 @@
 mod l4bridge;
 
 use kernel::prelude::*;
-use l4bridge::{HostLog, Patience, MAX_CHUNK};
+use l4bridge::{Address, HostLog, Patience, MAX_CHUNK};
 
 /// Never waits: the L4Re transport does not ask (its IPC has no timeout).
 struct NoWait;
@@ -21,10 +21,11 @@ impl Patience for NoWait {
     }
 }
 
-/// Opens the L4Re log and writes `bytes` to it: the whole transport, reachable from one symbol.
-/// Returns the bytes that reached the log, or a negative errno when opening failed.
-pub fn l4log_check_write(bytes: &[u8]) -> Result<usize> {
-    let log = HostLog::open(None)?;
+/// Opens the L4Re log (the task's, or the capability `name` when given) and writes `bytes` to
+/// it: the whole transport, reachable from one symbol. Returns the bytes that reached the log,
+/// or a negative errno when opening failed.
+pub fn l4log_check_write(name: Option<&str>, bytes: &[u8]) -> Result<usize> {
+    let log = HostLog::open(name.map_or(Address::Default, Address::Name))?;
     let sent = match log.write(bytes, &mut NoWait) {
         Ok(()) => bytes.len(),
         Err(err) => err.sent,
