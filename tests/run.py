@@ -1361,6 +1361,7 @@ class Suite:
                  ("l4_compile_check", self.l4_compile_check)]
         cases += [(f"{target}_{name}", self.on(target, fn)) for target in TARGETS for name, fn in per_target]
         cases += [("uml_e2e_nonblocking_host_fd", self.on("uml", self.e2e_nonblocking_host_fd))]
+        cases += channels.cases(self, TARGETS)
         cases += [("uml_kunit", self.kunit)]
         cases += [(f"uml_debug_host_{name}", self.on("uml", self.host_failure(name), debug=True))
                   for name in ("epipe", "enospc", "epipe_shared", "enospc_shared", "stall", "closed_fd")]
@@ -1386,6 +1387,8 @@ class Suite:
 
 
 def main():
+    global channels
+    import channels  # noqa: E402  (tests/channels.py: the named channels' cases; it imports from here)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="run only the cases whose name starts with this")
     sys.exit(Suite(parser.parse_args().only).run())

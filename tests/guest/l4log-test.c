@@ -2,7 +2,14 @@
 /*
  * l4log-test: the system calls the l4log tests make in the guest.
  *
- *   l4log-test write FILE     write FILE to /dev/l4log in one write(2)
+ *   l4log-test write FILE [DEVICE]
+ *                             write FILE to DEVICE (/dev/l4log) in one write(2)
+ *   l4log-test timed FILE DEVICE
+ *                             the same, and print `l4log-timed: MS` with the
+ *                             milliseconds the write took
+ *   l4log-test lines DEVICE ID COUNT
+ *                             COUNT writes of one line each, "ID N ...\n" for
+ *                             N = 0 .. COUNT-1 (lines of 20 to 200 bytes)
  *   l4log-test zero           a zero-length write returns 0
  *   l4log-test fault N        write 2N bytes of which only the first N are
  *                             mapped: expect N back (N = 0: expect EFAULT)
@@ -17,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEVICE "/dev/l4log"
@@ -28,13 +36,18 @@ static int fail(const char *what)
 	return 1;
 }
 
-static int open_device(void)
+static int open_named(const char *device)
 {
-	int fd = open(DEVICE, O_WRONLY);
+	int fd = open(device, O_WRONLY);
 
 	if (fd < 0)
-		exit(fail("open " DEVICE));
+		exit(fail(device));
 	return fd;
+}
+
+static int open_device(void)
+{
+	return open_named(DEVICE);
 }
 
 static int expect(ssize_t got, ssize_t want, int want_errno)
@@ -47,8 +60,9 @@ static int expect(ssize_t got, ssize_t want, int want_errno)
 	return 1;
 }
 
-static int write_file(const char *path)
+static int write_file(const char *path, const char *device, int timed)
 {
+	struct timespec start, end;
 	struct stat st;
 	char *data;
 	int in = open(path, O_RDONLY);
@@ -65,7 +79,33 @@ static int write_file(const char *path)
 			return fail(path);
 		done += n;
 	}
-	return expect(write(open_device(), data, st.st_size), st.st_size, 0);
+	int out = open_named(device);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	ssize_t written = write(out, data, st.st_size);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	if (timed)
+		printf("l4log-timed: %ld\n",
+		       (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000);
+	return expect(written, st.st_size, 0);
+}
+
+/* COUNT lines "ID N xxx...\n", one write each, of a length that varies with N. */
+static int write_lines(const char *device, const char *id, long count)
+{
+	int out = open_named(device);
+	char line[256];
+
+	for (long n = 0; n < count; n++) {
+		int len = snprintf(line, sizeof(line), "%s %ld ", id, n);
+		int pad = 20 + (int)((n * 37) % 180) - len;
+
+		for (int i = 0; i < pad; i++)
+			line[len++] = PATTERN[(n + i) % 26];
+		line[len++] = '\n';
+		if (expect(write(out, line, len), len, 0))
+			return 1;
+	}
+	return 0;
 }
 
 static int zero_length(void)
@@ -97,12 +137,17 @@ static int partly_unmapped(long mapped)
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "write"))
-		return write_file(argv[2]);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "write"))
+		return write_file(argv[2], argc == 4 ? argv[3] : DEVICE, 0);
+	if (argc == 4 && !strcmp(argv[1], "timed"))
+		return write_file(argv[2], argv[3], 1);
+	if (argc == 5 && !strcmp(argv[1], "lines"))
+		return write_lines(argv[2], argv[3], atol(argv[4]));
 	if (argc == 2 && !strcmp(argv[1], "zero"))
 		return zero_length();
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
-	fprintf(stderr, "usage: l4log-test write FILE | zero | fault N\n");
+	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | lines DEVICE ID COUNT | "
+		"zero | fault N\n");
 	return 2;
 }

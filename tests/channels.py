@@ -1,0 +1,256 @@
+"""Named channels (`channels=`): each a device /dev/l4log-NAME with its own host stream.
+
+Every boot offers the channels of scripts/guest.py's CHANNELS (app and audit) and loads l4log.ko
+with them. The cases run on each target (l4linux with L4_SRC); `uml_channels_host_stall` needs a
+host descriptor that fills up, which only UML has.
+"""
+
+import os
+import random
+import re
+
+from __main__ import MODULE, RAW, check, check_bytes, escaped  # tests/run.py
+
+APP, AUDIT = "app", "audit"
+# On L4Linux a named channel is an L4Re log capability: the log server (moe) ends a message at
+# a NUL byte, colours each line with escape sequences, and the serial console ends lines with
+# CR LF. Its byte-exact data is printable ASCII and tab, in lines the server prints whole.
+L4_LINE_MAX = 200
+# The rate limit of the flooded channel in `channels_independent` (bytes per second) and the
+# bound the other channel's write must keep meanwhile.
+FLOOD_RATE = 2000
+OTHER_CHANNEL_BOUND_MS = 5000
+LINES_PER_WRITER = 300
+TAGGED = re.compile(rb"\x1b\[[0-9;]*m[A-Za-z0-9_-]{1,8} *[|:] ")
+
+
+def channel_bytes(b, name):
+    return b.channel_log(name).read_bytes()
+
+
+def default_bytes(suite, b):
+    """/dev/l4log's bytes; on L4Linux without the named channels' lines, which the log server
+    prints on the same serial console."""
+    data = suite.host_bytes(b)
+    if b.target != "l4linux":
+        return data
+    return b"".join(line for line in data.splitlines(keepends=True) if not TAGGED.search(line))
+
+
+def channel_data(target, seed, size):
+    """Test data for a channel: every byte value, or on L4Linux what its log server passes."""
+    rng = random.Random(seed)
+    if target != "l4linux":
+        data = rng.randbytes(size)
+        check(len(set(data)) == 256, "test data does not hold every byte value")
+        return data
+    alphabet = bytes(range(0x20, 0x7F)) + b"\t"
+    lines, length = [], 0
+    while length < size:
+        line = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, L4_LINE_MAX))) + b"\n"
+        lines.append(line)
+        length += len(line)
+    return b"".join(lines)
+
+
+def writer_lines(writer, count):
+    """The lines `l4log-test lines DEVICE WRITER COUNT` writes."""
+    pattern = b"abcdefghijklmnopqrstuvwxyz"
+    out = []
+    for n in range(count):
+        line = f"{writer} {n} ".encode()
+        pad = 20 + (n * 37) % 180 - len(line)
+        line += bytes(pattern[(n + i) % 26] for i in range(max(pad, 0)))
+        out.append(line + b"\n")
+    return out
+
+
+def reload_with(app_settings):
+    """Shell: loads l4log.ko again with `app_settings` (":KEY=VALUE...") added to channel app."""
+    return (f"rmmod l4log && insmod {MODULE} "
+            f"$(sed 's/channels=app\\([^,: ]*\\)/channels=app\\1{app_settings}/' /l4log-run/insmod-args)")
+
+
+def channels_byte_exact(suite):
+    """Each channel's capture holds exactly its own writes, with escaping on and off."""
+    size = 64 << 10 if suite.target == "l4linux" else 256 << 10
+    data = {name: channel_data(suite.target, seed, size) for name, seed in ((APP, 0xa99), (AUDIT, 0xa0d17))}
+    default = b"default channel\n"
+    controls = b"esc\x01\x1b[31m\\x\n"
+    b = suite.boot(f"printf 'esc\\001\\033[31m\\\\x\\n' >/dev/l4log-{APP} && " + RAW +
+                   f"./l4log-test write {APP}.data /dev/l4log-{APP} && "
+                   f"./l4log-test write {AUDIT}.data /dev/l4log-{AUDIT} && "
+                   f"echo 'default channel' >/dev/l4log",
+                   {f"{name}.data": d for name, d in data.items()})
+    check_bytes(channel_bytes(b, APP), escaped(controls) + data[APP], f"{APP}'s capture")
+    check_bytes(channel_bytes(b, AUDIT), data[AUDIT], f"{AUDIT}'s capture")
+    check_bytes(default_bytes(suite, b), default, "/dev/l4log's capture")
+
+
+def channels_concurrent_writers(suite):
+    """Two writers on each named channel and one on /dev/l4log at once: every line reaches its
+    channel's capture whole, in its writer's order, and no other capture."""
+    writers = {APP: ["a1", "a2"], AUDIT: ["b1", "b2"], None: ["d1"]}
+    starts = [f"./l4log-test lines {'/dev/l4log-' + name if name else '/dev/l4log'} {w} {LINES_PER_WRITER} & "
+              f"pids=\"$pids $!\"; " for name, ws in writers.items() for w in ws]
+    b = suite.boot("pids=; " + "".join(starts) + "for p in $pids; do wait $p || exit 1; done")
+    for name, ws in writers.items():
+        capture = channel_bytes(b, name) if name else default_bytes(suite, b)
+        lines = capture.splitlines(keepends=True)
+        what = f"/dev/l4log-{name}" if name else "/dev/l4log"
+        for w in ws:
+            own = [line for line in lines if line.startswith(f"{w} ".encode())]
+            want = writer_lines(w, LINES_PER_WRITER)
+            differ = next((i for i, (x, y) in enumerate(zip(own, want)) if x != y), min(len(own), len(want)))
+            check(own == want, f"{what}: writer {w}: {len(own)} lines, want {len(want)}; "
+                               f"they differ from line {differ} on")
+        others = [line for line in lines if not any(line.startswith(f"{w} ".encode()) for w in ws)]
+        check(not others, f"{what}: {len(others)} lines of other writers or channels, e.g. {others[:2]}")
+
+
+def channels_independent(suite):
+    """A writer that waits for one channel's rate limit holds nothing the other channels need:
+    another channel's write completes within OTHER_CHANNEL_BOUND_MS meanwhile."""
+    flood = channel_data(suite.target, 0xf100d, 200 << 10)
+    quick = channel_data(suite.target, 0x9c1c, (16 if suite.target == "l4linux" else 256) << 10)
+    b = suite.boot(reload_with(f":rate_limit={FLOOD_RATE}") + " && " + RAW +
+                   f"{{ ./l4log-test write flood /dev/l4log-{APP} & }}; flooder=$!; sleep 1; "
+                   f"./l4log-test timed quick /dev/l4log-{AUDIT} || exit 1; "
+                   "kill -9 $flooder; wait $flooder; "
+                   f"exec 3</dev/l4log-{APP} 4</dev/l4log-{AUDIT}; "
+                   "sed 's/^/app-/' /proc/self/fdinfo/3; sed 's/^/audit-/' /proc/self/fdinfo/4; exec 3<&- 4<&-; "
+                   f"grep -q 'rate_limit={FLOOD_RATE}' /sys/module/l4log/parameters/channels",
+                   {"flood": flood, "quick": quick})
+    console = b.console.read_text(errors="replace")
+    timed = re.search(r"l4log-timed: (\d+)", console)
+    check(timed, "the write to the other channel printed no time")
+    ms = int(timed[1])
+    print(f"# {len(quick)} bytes to {AUDIT} took {ms} ms while {APP}'s writer waited for its limit")
+    check(ms < OTHER_CHANNEL_BOUND_MS, f"the write to {AUDIT} took {ms} ms (bound {OTHER_CHANNEL_BOUND_MS})")
+    check_bytes(channel_bytes(b, AUDIT), quick, f"{AUDIT}'s capture")
+    app = channel_bytes(b, APP)
+    check(flood.startswith(app), f"{APP}'s capture is not a prefix of what its writer wrote")
+    check(len(app) < len(flood) // 2, f"{APP}'s writer was not held by its rate limit: {len(app)} bytes went")
+    counters = {f"{channel}-{key}": int(value) for channel, key, value in
+                re.findall(r"^(app|audit)-(l4log-[a-z-]+):\s+(\d+)", console, re.M)}
+    check(counters.get("app-l4log-throttled-ns", 0) > 0, f"{APP} shows no wait for its limit: {counters}")
+    check(counters.get("audit-l4log-throttled-ns") == 0, f"{AUDIT} waited for a limit: {counters}")
+
+
+def channels_counters(suite):
+    """fdinfo counts each channel's own writes."""
+    b = suite.boot(f"printf 'one\\ntwo\\n' >/dev/l4log-{APP} && printf 'x\\n' >/dev/l4log-{AUDIT} && "
+                   f"exec 3</dev/l4log 4</dev/l4log-{APP} 5</dev/l4log-{AUDIT} && "
+                   "for fd in 3 4 5; do sed \"s/^/$fd-/\" /proc/self/fdinfo/$fd; done")
+    found = dict(((int(fd), key), int(value)) for fd, key, value in
+                 re.findall(r"^([345])-(l4log-[a-z-]+):\s+(\d+)", b.console.read_text(errors="replace"), re.M))
+    for fd, (nbytes, writes, lines) in {3: (0, 0, 0), 4: (8, 1, 2), 5: (2, 1, 1)}.items():
+        got = (found.get((fd, "l4log-bytes")), found.get((fd, "l4log-writes")), found.get((fd, "l4log-lines")),
+               found.get((fd, "l4log-host-bytes")))
+        check(got == (nbytes, writes, lines, nbytes), f"fd {fd}: bytes, writes, lines, host bytes {got}, "
+                                                      f"want {(nbytes, writes, lines, nbytes)}")
+
+
+# Loads that must fail, on every target: (channels parameter, message in the kernel log).
+BAD_EVERYWHERE = [
+    ("a/b=1", "channels: 'a/b' is no channel name"),
+    ("=1", "channels: '' is no channel name"),
+    ("seventeen-chars-x=1", "channels: 'seventeen-chars-x' is no channel name"),
+    ("app=1,app=2", "channels: the name app is given twice"),
+    ("app=1,audit=1", "channels: app and audit have the same address, 1"),
+    ("app=1:colour=green", "channels: app: unknown key 'colour'"),
+    ("app=1,", "channels: '' is no channel name"),
+]
+# ... and per target: a channel whose host side is missing or taken.
+BAD_BY_TARGET = {
+    "qemu": [("app=0x60", "I/O port 0x60 cannot be claimed"),
+             ("app=0xec", "no host debug console at I/O port 0xec"),
+             ("app", "app is not an I/O port"),
+             ("app=0xea:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
+    "uml": [("app=99", "host file descriptor 99 cannot be written (host error 9: not open"),
+            ("app", "app is not a host file descriptor"),
+            ("app=2:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
+    "l4linux": [("nosuch", "no capability nosuch in the L4Linux task's environment"),
+                ("app=5", "5: on L4Linux a host channel is an L4Re capability's name"),
+                ("app:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
+}
+GOOD_ADDRESS = {"qemu": "=0xea", "uml": None, "l4linux": ""}
+
+
+def channels_bad_parameters(suite):
+    """Each bad `channels` fails the load with its message and leaves no device nor module;
+    then a good one with its own mode and group loads, and its node has them."""
+    bad = BAD_EVERYWHERE + BAD_BY_TARGET[suite.target]
+    steps = ["rmmod l4log || exit 1"]
+    for i, (channels, _) in enumerate(bad):
+        steps.append(f"echo '<6>l4log-bad-{i}' >/dev/kmsg; insmod {MODULE} 'channels={channels}'; "
+                     f"echo \"l4log-bad: {i} $? $(ls -d /dev/l4log* /sys/module/l4log 2>/dev/null | tr '\\n' ' ')\"")
+    # The good load: the boot's own channels, app with mode 0660 and group 100.
+    steps.append(f"insmod {MODULE} $(sed 's/channels=app\\([^,: ]*\\)/channels=app\\1:mode=0660:group=100/' "
+                 "/l4log-run/insmod-args) || exit 1")
+    steps.append('echo "l4log-nodes: $(stat -c \'%n %a %u %g\' /dev/l4log /dev/l4log-app /dev/l4log-audit | '
+                 "tr '\\n' ' ')\"")
+    steps.append(f"echo 'after the bad ones' >/dev/l4log-{APP}")
+    b = suite.boot("\n".join(steps))
+    console = b.console.read_text(errors="replace")
+    results = dict((int(i), (status, left.strip())) for i, status, left in
+                   re.findall(r"^l4log-bad: (\d+) (\d+) ?(.*)$", console, re.M))
+    for i, (channels, message) in enumerate(bad):
+        status, left = results.get(i, (None, None))
+        check(status not in (None, "0"), f"insmod channels={channels} did not fail (status {status})")
+        check(not left, f"insmod channels={channels} failed but left {left}")
+        log = b.dmesg.split(f"l4log-bad-{i}", 1)[-1].split(f"l4log-bad-{i + 1}", 1)[0]
+        check(message in log, f"insmod channels={channels}: no message {message!r} in the kernel log:\n{log[:600]}")
+    nodes = re.search(r"^l4log-nodes: (.*)$", console, re.M)
+    check(nodes and nodes[1].split() == ["/dev/l4log", "600", "0", "0", "/dev/l4log-app", "660", "0", "100",
+                                         "/dev/l4log-audit", "600", "0", "0"],
+          f"the nodes after the good load: {nodes and nodes[1]}")
+    check_bytes(channel_bytes(b, APP), b"after the bad ones\n", f"{APP}'s capture")
+
+
+def uml_channels_host_stall(suite):
+    """UML: a channel whose host descriptor is full and never drained holds its writer, not the
+    other channels: a write to another channel completes within OTHER_CHANNEL_BOUND_MS."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    stuck = channel_data("uml", 0x57a11, 256 << 10)
+    quick = channel_data("uml", 0x9c1c, 256 << 10)
+    try:
+        b = suite.boot(f"rmmod l4log && insmod {MODULE} $(sed 's/channels=/channels=stall={write_end},/' "
+                       "/l4log-run/insmod-args) || exit 1; " + RAW +
+                       "{ ./l4log-test write stuck /dev/l4log-stall & }; stuck=$!; sleep 1; "
+                       f"./l4log-test timed quick /dev/l4log-{AUDIT} || exit 1; "
+                       "kill -9 $stuck; wait $stuck; true",
+                       {"stuck": stuck, "quick": quick}, host_fds=(write_end,))
+    finally:
+        os.close(write_end)
+    held = b""
+    while chunk := os.read(read_end, 1 << 16):
+        held += chunk
+    os.close(read_end)
+    timed = re.search(r"l4log-timed: (\d+)", b.console.read_text(errors="replace"))
+    check(timed, "the write to the other channel printed no time")
+    ms = int(timed[1])
+    print(f"# {len(quick)} bytes to {AUDIT} took {ms} ms while the stalled channel's writer waited")
+    check(ms < OTHER_CHANNEL_BOUND_MS, f"the write to {AUDIT} took {ms} ms (bound {OTHER_CHANNEL_BOUND_MS})")
+    check_bytes(channel_bytes(b, AUDIT), quick, f"{AUDIT}'s capture")
+    check(stuck.startswith(held) and 0 < len(held) < len(stuck),
+          f"the stalled channel's host got {len(held)} bytes, not a part of its writer's")
+
+
+PER_TARGET = [
+    ("channels_byte_exact", channels_byte_exact),
+    ("channels_concurrent_writers", channels_concurrent_writers),
+    ("channels_independent", channels_independent),
+    ("channels_counters", channels_counters),
+    ("channels_bad_parameters", channels_bad_parameters),
+]
+
+
+def cases(suite, targets):
+    """The channel cases, named as the suite names them."""
+    out = [(f"{target}_{name}", suite.on(target, lambda fn=fn: fn(suite))) for target in targets
+           for name, fn in PER_TARGET]
+    out.append(("uml_channels_host_stall", suite.on("uml", lambda: uml_channels_host_stall(suite))))
+    return out
+
