@@ -238,6 +238,19 @@ def uml_channels_host_stall(suite):
           f"the stalled channel's host got {len(held)} bytes, not a part of its writer's")
 
 
+def l4linux_channels_apart_from_console(suite):
+    """L4Linux: kernel messages printed on the console while a channel is written (console
+    messages on) do not come between the channel's bytes, which have a capability of their own
+    (on /dev/l4log, which shares the console's, they would)."""
+    data = channel_data("l4linux", 0xc0501e, 64 << 10)
+    b = suite.boot(RAW + "dmesg -n 8; { i=0; while [ $i -lt 100 ]; do echo \"<3>l4log-noise $i\" >/dev/kmsg; "
+                   "i=$((i + 1)); done & }; noise=$!; "
+                   f"./l4log-test write app.data /dev/l4log-{APP} && wait $noise", {"app.data": data})
+    check_bytes(channel_bytes(b, APP), data, f"{APP}'s capture")
+    noise = b.host_log.read_bytes().count(b"l4log-noise ")
+    check(noise >= 100, f"only {noise} of the 100 kernel messages reached the console")
+
+
 PER_TARGET = [
     ("channels_byte_exact", channels_byte_exact),
     ("channels_concurrent_writers", channels_concurrent_writers),
@@ -252,5 +265,7 @@ def cases(suite, targets):
     out = [(f"{target}_{name}", suite.on(target, lambda fn=fn: fn(suite))) for target in targets
            for name, fn in PER_TARGET]
     out.append(("uml_channels_host_stall", suite.on("uml", lambda: uml_channels_host_stall(suite))))
+    out.append(("l4linux_channels_apart_from_console",
+                suite.on("l4linux", lambda: l4linux_channels_apart_from_console(suite))))
     return out
 
