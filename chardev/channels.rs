@@ -11,16 +11,17 @@
 //!           descriptor; or a name: l4linux: a capability of the L4Linux task. Without one,
 //!           the channel's NAME (on L4Linux, the capability of that name).
 //! KEY     = mode (octal) | group (decimal) | escape (y/n) | rate_limit (bytes per second)
+//!           | stamp (none, task, time, task+time)
 //! ```
 //!
 //! A key a channel does not give takes the module-wide parameter of that name: `mode` and
-//! `group` as the module was loaded, `escape` and `rate_limit` as they are at each write (as
-//! for `/dev/l4log`). A channel given the key has its own value, fixed at load time.
+//! `group` and `stamp` as the module was loaded, `escape` and `rate_limit` as they are at each
+//! write (as for `/dev/l4log`). A channel given the key has its own value, fixed at load time.
 //!
 //! Anything else is refused with a message naming what is wrong: an empty or unknown name,
 //! a name or address given twice, an unknown or repeated key, a value that does not parse.
 
-use crate::l4bridge::Address;
+use crate::{l4bridge::Address, stamp::StampKind};
 use kernel::prelude::*;
 
 /// The longest channel name: as long as an L4Re capability name (`l4re_env_cap_entry_t`).
@@ -42,6 +43,7 @@ pub(crate) struct ChannelSpec<'a> {
     pub(crate) group: Option<u32>,
     pub(crate) escape: Option<bool>,
     pub(crate) rate_limit: Option<u32>,
+    pub(crate) stamp: Option<StampKind>,
 }
 
 /// The channels that `text` (the `channels` parameter) describes, in its order; `EINVAL`, with
@@ -96,6 +98,7 @@ fn parse_spec(spec: &str) -> Result<ChannelSpec<'_>> {
         group: None,
         escape: None,
         rate_limit: None,
+        stamp: None,
     };
     for setting in parts {
         apply_setting(&mut channel, setting)?;
@@ -187,8 +190,17 @@ fn apply_setting(channel: &mut ChannelSpec<'_>, setting: &str) -> Result {
             .escape
             .replace(parse_bool(value).ok_or_else(|| bad_value("not y or n"))?)
             .is_some(),
+        "stamp" => channel
+            .stamp
+            .replace(
+                StampKind::parse(value)
+                    .ok_or_else(|| bad_value("not none, task, time or task+time"))?,
+            )
+            .is_some(),
         _ => {
-            pr_err!("channels: {name}: unknown key '{key}' (mode, group, escape, rate_limit)\n");
+            pr_err!(
+                "channels: {name}: unknown key '{key}' (mode, group, escape, rate_limit, stamp)\n"
+            );
             return Err(EINVAL);
         }
     };

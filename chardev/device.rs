@@ -12,7 +12,9 @@ use crate::{
     channels::NodeAccess,
     file::OpenFile,
     l4bridge::{Address, HostLog},
-    params, L4Log,
+    params,
+    stamp::StampKind,
+    L4Log,
 };
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
@@ -36,6 +38,8 @@ pub(crate) struct DeviceSpec<'a> {
     /// Its own `escape` and `rate_limit`; `None`: the module parameters'.
     pub(crate) escape: Option<bool>,
     pub(crate) rate_limit: Option<u32>,
+    /// What it puts before each line.
+    pub(crate) stamp: StampKind,
 }
 
 /// The registered devices of the loaded module; deregistered when dropped.
@@ -59,7 +63,7 @@ impl Devices {
                     spec.address
                 );
             })?;
-            let log = L4Log::new(host, spec.escape, spec.rate_limit)?;
+            let log = L4Log::new(host, spec.escape, spec.rate_limit, spec.stamp)?;
             logs.push(Arc::pin_init(log, GFP_KERNEL)?, GFP_KERNEL)?;
         }
         let mut devices = KVec::with_capacity(specs.len(), GFP_KERNEL)?;

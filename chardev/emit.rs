@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Sending text to the host log, escaped or not; one sender at a time.
+//! Sending text to the host log, escaped or not, stamped or not; one sender at a time.
 
 use crate::{
     escape::{Escaper, Filled, ESCAPED_LEN},
     l4bridge::{HostLog, Patience, MAX_CHUNK},
+    stamp::{Stamp, StampKind, STAMP_MAX},
 };
 use kernel::prelude::*;
 
@@ -19,17 +20,84 @@ pub(crate) struct EmitError {
     pub(crate) error: Error,
 }
 
-/// Escaped text on its way to the host: one host call's worth at a time.
+/// How the lines of a stamped channel's text get their stamps.
+pub(crate) struct Stamping {
+    pub(crate) kind: StampKind,
+    /// The open file the text comes from.
+    pub(crate) file: u64,
+    /// The stamp of the line the text begins with, and whether that line's start reached the
+    /// host already (the text goes on with it).
+    pub(crate) head: Stamp,
+    pub(crate) head_sent: bool,
+    /// The stamp of the lines that begin after the text's newlines.
+    pub(crate) later: Stamp,
+}
+
+/// Escaped or stamped text on its way to the host: one host call's worth at a time.
 pub(crate) struct Emitter {
     /// Allocated on its own, so that a page-sized chunk is a page-sized slab object.
     out: KBox<[u8; MAX_CHUNK]>,
+    /// Stamped channels: the file whose text left the host in the middle of a line, if any.
+    mid_line: Option<u64>,
 }
+
+/// A `mid_line` that is no file's: after a failed send nobody knows where the host stands.
+const UNKNOWN_FILE: u64 = u64::MAX;
 
 impl Emitter {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             out: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
+            mid_line: None,
         })
+    }
+
+    /// Sends `text` as [`Self::emit`] does, with a stamp at the start of every line on the
+    /// host: before each line the text begins, before the line it goes on with when another
+    /// file's text came between, and, when another file's text left the host in the middle of
+    /// a line, after a newline that ends that line. A host call that fails part way counts as
+    /// sending none of its text, as with escaping.
+    pub(crate) fn emit_stamped(
+        &mut self,
+        host: &HostLog,
+        text: &[u8],
+        plain: usize,
+        escape: bool,
+        stamping: &Stamping,
+        patience: &mut dyn Patience,
+    ) -> Result<(), EmitError> {
+        let mid_line = self.mid_line.take();
+        // Until the text is all sent, nobody knows where the host stands.
+        self.mid_line = Some(UNKNOWN_FILE);
+        let mut out = Outbox {
+            buf: &mut self.out[..],
+            len: 0,
+            host,
+            patience,
+            sent: 0,
+            taken: 0,
+        };
+        if mid_line.is_some_and(|file| file != stamping.file) {
+            out.push(b"\n", 0)?;
+        }
+        let goes_on = stamping.head_sent && mid_line == Some(stamping.file);
+        let mut stamp = (!goes_on).then_some(&stamping.head);
+        let mut start = 0;
+        for segment in text.split_inclusive(|byte| *byte == b'\n') {
+            if let Some(stamp) = stamp {
+                out.stamp(stamp, stamping.kind, start)?;
+            }
+            let known_plain = plain.saturating_sub(start).min(segment.len());
+            out.text(segment, start, known_plain, escape)?;
+            start += segment.len();
+            stamp = Some(&stamping.later);
+        }
+        out.flush()?;
+        self.mid_line = match text.last() {
+            Some(b'\n') | None => None,
+            Some(_) => Some(stamping.file),
+        };
+        Ok(())
     }
 
     /// Sends `text` to `host`, in order, escaped when `escape` is set (its first `plain` bytes
@@ -77,5 +145,96 @@ fn send_unchanged(
     })
 }
 
-// An escaped byte must fit in one host call.
-const _: () = assert!(MAX_CHUNK >= ESCAPED_LEN);
+/// Stamps and text gathered into host calls of at most [`MAX_CHUNK`] bytes.
+struct Outbox<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    host: &'a HostLog,
+    patience: &'a mut dyn Patience,
+    /// Bytes of the text in host calls that succeeded.
+    sent: usize,
+    /// Bytes of the text in `buf` and before it.
+    taken: usize,
+}
+
+impl Outbox<'_> {
+    /// Makes room for `bytes` bytes, sending what is gathered if it is less.
+    fn room(&mut self, bytes: usize) -> Result<(), EmitError> {
+        if self.buf.len() - self.len < bytes {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// `bytes`, which are no text of the file's, after its first `taken` bytes.
+    fn push(&mut self, bytes: &[u8], taken: usize) -> Result<(), EmitError> {
+        self.room(bytes.len())?;
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        self.taken = taken;
+        Ok(())
+    }
+
+    /// `stamp` as `kind` shows it, before the text's byte `taken`.
+    fn stamp(&mut self, stamp: &Stamp, kind: StampKind, taken: usize) -> Result<(), EmitError> {
+        self.room(STAMP_MAX)?;
+        self.len += stamp.write(kind, &mut self.buf[self.len..]);
+        self.taken = taken;
+        Ok(())
+    }
+
+    /// `segment`, the text from its byte `start` on, escaped when `escape` is set (its first
+    /// `plain` bytes are known to pass unchanged).
+    fn text(
+        &mut self,
+        segment: &[u8],
+        start: usize,
+        plain: usize,
+        escape: bool,
+    ) -> Result<(), EmitError> {
+        if !escape {
+            let mut done = 0;
+            while done < segment.len() {
+                self.room(1)?;
+                let count = (segment.len() - done).min(self.buf.len() - self.len);
+                self.buf[self.len..self.len + count].copy_from_slice(&segment[done..done + count]);
+                self.len += count;
+                done += count;
+                self.taken = start + done;
+            }
+            return Ok(());
+        }
+        let mut escaper = Escaper::new(segment, plain);
+        let mut taken = start;
+        while !escaper.is_done() {
+            self.room(ESCAPED_LEN)?;
+            let Filled {
+                taken: took,
+                written,
+            } = escaper.fill(&mut self.buf[self.len..]);
+            self.len += written;
+            taken += took;
+            self.taken = taken;
+        }
+        Ok(())
+    }
+
+    /// Sends what is gathered in one host call.
+    fn flush(&mut self) -> Result<(), EmitError> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        self.host
+            .write(&self.buf[..self.len], self.patience)
+            .map_err(|failed| EmitError {
+                consumed: self.sent,
+                error: failed.error,
+            })?;
+        self.len = 0;
+        self.sent = self.taken;
+        Ok(())
+    }
+}
+
+// An escaped byte, and a stamp, must fit in one host call.
+const _: () = assert!(MAX_CHUNK >= ESCAPED_LEN && MAX_CHUNK >= STAMP_MAX);

@@ -42,10 +42,12 @@
 use crate::{
     lines::{LineBuffer, LINE_MAX},
     owner, params,
+    stamp::{Stamp, STAMP_MAX},
     turn::{turn_class, Turn},
     waiting::Waiting,
-    Counts, Device, EmitError, L4Log,
+    Counts, Device, EmitError, L4Log, Stamping,
 };
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     fs::{file::flags::O_NONBLOCK, File, Kiocb},
     iov::IovIterSource,
@@ -56,10 +58,15 @@ use kernel::{
     sync::Arc,
 };
 
+/// Numbers the open files, so that a stamped channel can tell their lines apart.
+static OPENED: AtomicU64 = AtomicU64::new(0);
+
 /// The private data of an open `/dev/l4log`.
 #[pin_data]
 pub(crate) struct OpenFile {
     log: Arc<L4Log>,
+    /// This file's number among the files opened since the module was loaded.
+    id: u64,
     /// The file's unsent bytes. A write holds this turn from its first step to its return, so
     /// that the writes of threads and processes sharing the file never interleave.
     #[pin]
@@ -79,10 +86,17 @@ impl MiscDevice for OpenFile {
         // Next, so that the module stays loaded on every path out of here.
         // SAFETY: this is `file`'s `->open`, and the error is returned from it.
         unsafe { owner::hold_module_while_open(file)? };
-        let line = LineBuffer::new()?;
+        // On a stamped channel a piece of a long line and its stamp fit the same bound.
+        let room = if log.stamp.any() {
+            LINE_MAX - STAMP_MAX
+        } else {
+            LINE_MAX
+        };
+        let line = LineBuffer::with_room(room)?;
         let open = KBox::pin_init(
             try_pin_init!(OpenFile {
                 log,
+                id: OPENED.fetch_add(1, Ordering::Relaxed),
                 line <- Turn::new(line, turn_class!("l4log_line")),
             }),
             GFP_KERNEL,
@@ -185,11 +199,16 @@ impl OpenFile {
         // is always ready), and a failed step keeps only bytes held before it, fewer than fill it.
         let held = line.held().len();
         let room = granted.min(line.spare().len());
+        // The time and writer of the lines this step begins, on a stamped channel.
+        let now = self.log.stamp.any().then(Stamp::now);
         // Short only at a fault in user memory.
         let copied = iov.copy_from_iter(&mut line.spare()[..room]);
         self.log.throttle.release_unused(granted - copied);
         let escape = self.log.escape();
         line.commit(copied, escape);
+        if let (Some(now), true) = (&now, copied > 0) {
+            line.stamp.written(now);
+        }
         let step = Step {
             copied,
             faulted: copied < room,
@@ -198,10 +217,23 @@ impl OpenFile {
         if ready.len == 0 {
             return Ok(step);
         }
-        match self
-            .log
-            .emit(&line.held()[..ready.len], ready, escape, waiting)
-        {
+        let stamping = now.map(|now| self.stamping(line, now));
+        let sent = self.log.emit(
+            &line.held()[..ready.len],
+            ready,
+            escape,
+            stamping.as_ref(),
+            waiting,
+        );
+        if let Some(now) = &now {
+            let sent_len = sent
+                .as_ref()
+                .map_or_else(|failed| failed.consumed, |()| ready.len);
+            let more_held = line.held().len() > sent_len;
+            let last_sent = sent_len.checked_sub(1).map(|last| line.held()[last]);
+            line.stamp.sent(last_sent, more_held, now);
+        }
+        match sent {
             Ok(()) => {
                 line.consume(ready.len);
                 Ok(step)
@@ -239,16 +271,38 @@ impl OpenFile {
         if line.is_empty() {
             return;
         }
-        if let Err(failed) = self
+        let stamping = self
             .log
-            .emit(line.held(), line.all(), self.log.escape(), waiting)
-        {
+            .stamp
+            .any()
+            .then(|| self.stamping(&line, Stamp::now()));
+        if let Err(failed) = self.log.emit(
+            line.held(),
+            line.all(),
+            self.log.escape(),
+            stamping.as_ref(),
+            waiting,
+        ) {
             Counts::add(
                 &self.log.counts.dropped,
                 line.held().len() - failed.consumed,
             );
         }
         line.truncate(0);
+    }
+}
+
+impl OpenFile {
+    /// How the held lines of `line` get their stamps in a send at `now`.
+    fn stamping(&self, line: &LineBuffer, now: Stamp) -> Stamping {
+        let (head, head_sent) = line.stamp.head(&now);
+        Stamping {
+            kind: self.log.stamp,
+            file: self.id,
+            head,
+            head_sent,
+            later: now,
+        }
     }
 }
 

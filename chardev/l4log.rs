@@ -22,6 +22,7 @@ mod file;
 mod lines;
 mod owner;
 mod params;
+mod stamp;
 #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
 mod tests;
 mod throttle;
@@ -31,7 +32,7 @@ mod words;
 
 use channels::{ChannelSpec, NodeAccess};
 use device::{Device, DeviceSpec, Devices};
-use emit::{EmitError, Emitter};
+use emit::{EmitError, Emitter, Stamping};
 use l4bridge::{Address, HostLog};
 use lines::Ready;
 use throttle::Throttle;
@@ -64,6 +65,8 @@ pub(crate) struct L4Log {
     pub(crate) host: HostLog,
     /// The channel's own `escape`; `None`: the module parameter's, at each write.
     escape: Option<bool>,
+    /// What the channel puts before each line.
+    pub(crate) stamp: stamp::StampKind,
     /// Held while text goes to the host, so that text sent at once stays together; for as long
     /// as the host takes, and waited for interruptibly.
     #[pin]
@@ -106,11 +109,13 @@ impl L4Log {
         host: HostLog,
         escape: Option<bool>,
         rate_limit: Option<u32>,
+        stamp: stamp::StampKind,
     ) -> Result<impl PinInit<Self, Error>> {
         let emitter = Emitter::new()?;
         Ok(try_pin_init!(Self {
             host,
             escape,
+            stamp,
             emitter <- Turn::new(emitter, turn_class!("l4log_emitter")),
             throttle <- Throttle::new(rate_limit),
             counts: Counts::default(),
@@ -123,13 +128,15 @@ impl L4Log {
     }
 
     /// Sends `text`, the held bytes that `ready` describes, to the host at once: no other
-    /// file's text comes between its bytes. Escaped when `escape` is set. Waits for the other
-    /// files' sends and for a full host channel as `waiting` allows.
+    /// file's text comes between its bytes. Escaped when `escape` is set, stamped as
+    /// `stamping` says on a stamped channel. Waits for the other files' sends and for a full
+    /// host channel as `waiting` allows.
     pub(crate) fn emit(
         &self,
         text: &[u8],
         ready: Ready,
         escape: bool,
+        stamping: Option<&Stamping>,
         waiting: Waiting,
     ) -> Result<(), EmitError> {
         let mut emitter = self
@@ -140,7 +147,17 @@ impl L4Log {
             waiting,
             turn: &self.emitter,
         };
-        let sent = emitter.emit(&self.host, text, ready.plain, escape, &mut patience);
+        let sent = match stamping {
+            None => emitter.emit(&self.host, text, ready.plain, escape, &mut patience),
+            Some(stamping) => emitter.emit_stamped(
+                &self.host,
+                text,
+                ready.plain,
+                escape,
+                stamping,
+                &mut patience,
+            ),
+        };
         drop(emitter);
         let lines_sent = match &sent {
             Ok(()) => ready.lines,
@@ -183,6 +200,7 @@ fn default_device() -> Result<DeviceSpec<'static>> {
         access: params::node_access(),
         escape: None,
         rate_limit: None,
+        stamp: params::stamp()?,
     })
 }
 
@@ -199,6 +217,10 @@ fn named_device<'a>(channel: &ChannelSpec<'a>) -> Result<DeviceSpec<'a>> {
         },
         escape: channel.escape,
         rate_limit: channel.rate_limit,
+        stamp: match channel.stamp {
+            Some(stamp) => stamp,
+            None => params::stamp()?,
+        },
     })
 }
 

@@ -5,6 +5,7 @@
 use crate::{
     escape,
     l4bridge::MAX_CHUNK,
+    stamp::LineStamp,
     words::{self, Newlines},
 };
 use kernel::prelude::*;
@@ -26,13 +27,18 @@ const _: () = assert!(LINE_MAX >= MAX_CHUNK && LINE_MAX <= PAGE_BYTES);
 ///
 /// # Invariants
 ///
-/// `len <= LINE_MAX`; `newlines` are the [`Newlines`] of the held bytes; the first
+/// `len <= room <= LINE_MAX`; `newlines` are the [`Newlines`] of the held bytes; the first
 /// `plain_end <= len` held bytes are printable ASCII but the backslash, or newlines: bytes that
 /// pass escaping unchanged.
 pub(crate) struct LineBuffer {
     /// Allocated on its own: a page-sized slab object.
     bytes: KBox<[u8; LINE_MAX]>,
     len: usize,
+    /// How many bytes it holds at most: [`LINE_MAX`], less a stamp's room on a stamped channel
+    /// (so that a stamp and a piece of a long line fit the same bound).
+    room: usize,
+    /// The stamp of the held line, on a stamped channel.
+    pub(crate) stamp: LineStamp,
     /// Found as bytes arrive, so that each byte is looked at once for its line end.
     newlines: Newlines,
     /// Found in the same pass, while escaping is on, so that the escaper need not look at
@@ -71,11 +77,13 @@ pub(crate) struct Ready {
 }
 
 impl LineBuffer {
-    /// An empty line buffer.
-    pub(crate) fn new() -> Result<Self> {
+    /// An empty line buffer that holds at most `room` bytes (at most [`LINE_MAX`]).
+    pub(crate) fn with_room(room: usize) -> Result<Self> {
         Ok(Self {
             bytes: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
             len: 0,
+            room: room.min(LINE_MAX),
+            stamp: LineStamp::default(),
             newlines: Newlines::default(),
             plain_end: 0,
         })
@@ -83,14 +91,14 @@ impl LineBuffer {
 
     /// The free room after the held bytes, to copy new bytes into before [`Self::commit`].
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        &mut self.bytes[self.len..]
+        &mut self.bytes[self.len..self.room]
     }
 
     /// Holds the first `count` bytes of [`Self::spare`] as well, looking for their line ends
     /// and, with `find_plain`, for where plain text ends.
     pub(crate) fn commit(&mut self, count: usize, find_plain: bool) {
         let start = self.len;
-        let end = (start + count).min(LINE_MAX);
+        let end = (start + count).min(self.room);
         // Plain text is followed only while it goes on from the oldest held byte.
         let find_plain = find_plain && self.plain_end == start;
         let (new, plain) = words::scan_lines(&self.bytes[start..end], find_plain);
@@ -128,11 +136,11 @@ impl LineBuffer {
     /// `whole_chars`, an unfinished UTF-8 character at its end.
     pub(crate) fn ready(&self, whole_chars: bool) -> Ready {
         let Newlines { count, end_of_last } = self.newlines;
-        let len = match (count > 0, self.len == LINE_MAX, whole_chars) {
+        let len = match (count > 0, self.len == self.room, whole_chars) {
             (true, _, _) => end_of_last,
             (false, false, _) => 0,
-            (false, true, false) => LINE_MAX,
-            (false, true, true) => LINE_MAX - escape::unfinished_char_len(self.held()),
+            (false, true, false) => self.room,
+            (false, true, true) => self.room - escape::unfinished_char_len(self.held()),
         };
         Ready {
             len,

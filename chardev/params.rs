@@ -3,10 +3,10 @@
 //! The module parameters that live on the C side (`rust/helpers.c`), read through safe calls.
 //!
 //! Under `/sys/module/l4log/parameters/`: `escape` and `rate_limit` (writable at run time),
-//! `mode`, `group` and `channels` (load time). `host_channel` is a Rust parameter, in
+//! `mode`, `group`, `stamp` and `channels` (load time). `host_channel` is a Rust parameter, in
 //! `l4log.rs`.
 
-use crate::{channels::NodeAccess, file::OpenFile};
+use crate::{channels::NodeAccess, file::OpenFile, stamp::StampKind};
 use kernel::{
     error::to_result,
     ffi::{c_char, c_int, c_uint, c_ushort, c_void},
@@ -21,6 +21,7 @@ extern "C" {
     fn l4log_mode() -> c_ushort;
     fn l4log_group() -> c_uint;
     fn l4log_channels() -> *const c_char;
+    fn l4log_stamp() -> *const c_char;
     fn l4log_check_node_access(name: *const c_char, mode: c_ushort, group: c_uint) -> c_int;
     // `struct miscdevice *`: only passed through, so Rust needs no FFI-safe layout of it.
     fn l4log_apply_node_access(misc: *mut c_void, mode: c_ushort, group: c_uint) -> c_int;
@@ -54,11 +55,32 @@ pub(crate) fn node_access() -> NodeAccess {
 /// A copy of the `channels` parameter's text (empty when not given).
 pub(crate) fn channels() -> Result<KVec<u8>> {
     // SAFETY: `l4log_channels` takes no arguments and returns the load-time parameter's
-    // string, which the kernel does not change nor free while the module's `init` runs.
-    let text = unsafe { l4log_channels() };
+    // string, or NULL.
+    copy_string(unsafe { l4log_channels() })
+}
+
+/// The `stamp` parameter: what `/dev/l4log` (and a named channel without its own) puts before
+/// each line; `EINVAL`, with a message, for a value that is not one.
+pub(crate) fn stamp() -> Result<StampKind> {
+    // SAFETY: `l4log_stamp` takes no arguments and returns the load-time parameter's string.
+    let text = copy_string(unsafe { l4log_stamp() })?;
+    core::str::from_utf8(&text)
+        .ok()
+        .and_then(StampKind::parse)
+        .ok_or_else(|| {
+            pr_err!("stamp: not none, task, time or task+time\n");
+            EINVAL
+        })
+}
+
+/// A copy of `text`, a load-time string parameter (empty for NULL): a module's `init` runs
+/// after its parameters were set, and nobody writes a parameter of permission 0444 or frees it
+/// before the module is unloaded.
+fn copy_string(text: *const c_char) -> Result<KVec<u8>> {
     let mut copy = KVec::new();
     if !text.is_null() {
-        // SAFETY: a string parameter is NUL-terminated, and stays so while `init` runs (above).
+        // SAFETY: a string parameter is NUL-terminated and stays unchanged while the module is
+        // loaded (above), and this runs in the module's `init`.
         copy.extend_from_slice(unsafe { CStr::from_char_ptr(text) }.to_bytes(), GFP_KERNEL)?;
     }
     Ok(copy)

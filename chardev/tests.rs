@@ -32,7 +32,7 @@ mod kunit {
     }
 
     fn line_buffer(content: &[u8]) -> LineBuffer {
-        let mut line = LineBuffer::new().unwrap();
+        let mut line = LineBuffer::with_room(LINE_MAX).unwrap();
         line.spare()[..content.len()].copy_from_slice(content);
         line.commit(content.len(), true);
         line
@@ -140,7 +140,7 @@ mod kunit {
             ready(6, 1, 3)
         );
         // Not looked for with escaping off, nor after text that was not looked at.
-        let mut line = LineBuffer::new().unwrap();
+        let mut line = LineBuffer::with_room(LINE_MAX).unwrap();
         line.spare()[..3].copy_from_slice(b"ab\n");
         line.commit(3, false);
         line.spare()[..3].copy_from_slice(b"cd\n");

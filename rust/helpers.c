@@ -10,7 +10,8 @@
  * - The device nodes' mode and group. kernel::miscdevice registers with
  *   neither, and the misc class gives devtmpfs no group, so the node is
  *   changed after registration the way devtmpfs sets up its own nodes.
- * - cond_resched(), which is a macro.
+ * - cond_resched(), which is a macro, and the writer's command name,
+ *   thread-group id and time for stamps (kernel::task has no command name).
  */
 
 #include <linux/cred.h>
@@ -23,6 +24,8 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
 #include <linux/version.h>
 
 #include "helpers.h"
@@ -44,6 +47,10 @@ MODULE_PARM_DESC(mode, "Permissions of /dev/l4log (default 0600)");
 static uint group;
 module_param(group, uint, 0444);
 MODULE_PARM_DESC(group, "Group id of /dev/l4log (default 0)");
+
+static char *stamp = "none";
+module_param(stamp, charp, 0444);
+MODULE_PARM_DESC(stamp, "What starts each line of /dev/l4log on the host: none, task, time or task+time");
 
 static char *channels;
 module_param(channels, charp, 0444);
@@ -73,6 +80,29 @@ unsigned int l4log_group(void)
 const char *l4log_channels(void)
 {
 	return channels;
+}
+
+const char *l4log_stamp(void)
+{
+	return stamp;
+}
+
+/* chardev/stamp.rs keeps a command name in 16 bytes. */
+static_assert(TASK_COMM_LEN == 16);
+
+/*
+ * The current task's command name (TASK_COMM_LEN bytes, NUL-padded), its
+ * thread-group id in the initial PID namespace, and the monotonic clock in
+ * nanoseconds: a line's stamp.
+ */
+void l4log_current_writer(char *comm, int *tgid, unsigned long long *ns)
+{
+	char name[TASK_COMM_LEN];
+
+	get_task_comm(name, current);
+	memcpy(comm, name, TASK_COMM_LEN);
+	*tgid = task_tgid_nr(current);
+	*ns = ktime_get_ns();
 }
 
 void l4log_cond_resched(void)

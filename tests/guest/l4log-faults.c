@@ -11,7 +11,7 @@
  *
  *   setup                  debugfs: let failslab and fail_page_alloc fail
  *                          sleeping and order-0 allocations, quietly
- *   insmod MODULE [ARGS]   finit_module; after each failure: no /dev/l4log,
+ *   insmod MODULE [ARGS]   finit_module; after each failure: no /dev/l4log, no /dev/l4log-NAME,
  *                          no /sys/module/l4log; l4log is left unloaded
  *   open                   open /dev/l4log; after each failure: the module's
  *                          reference count as before
@@ -55,6 +55,7 @@
  * each thread can be told apart.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -129,6 +130,34 @@ static int exists(const char *path)
 	struct stat st;
 
 	return lstat(path, &st) == 0;
+}
+
+/* The named channels' nodes, /dev/l4log-NAME, there are now. */
+static int channel_nodes(void)
+{
+	DIR *dev = opendir("/dev");
+	struct dirent *entry;
+	int count = 0;
+
+	if (!dev)
+		die("/dev");
+	while ((entry = readdir(dev)))
+		count += !strncmp(entry->d_name, "l4log-", 6);
+	closedir(dev);
+	return count;
+}
+
+/* The named channels that the insmod arguments `args` ask for: the entries of channels=. */
+static int channels_asked(const char *args)
+{
+	const char *list = strstr(args, "channels=");
+	int count = 1;
+
+	if (!list)
+		return 0;
+	for (list += strlen("channels="); *list && *list != ' '; list++)
+		count += *list == ',';
+	return count;
 }
 
 /* Makes the `n`th allocation from now on of this thread fail (0: none). */
@@ -228,6 +257,9 @@ static void insmod_case(const char *path, const char *args)
 
 			if (stat(DEVICE, &node) != 0)
 				failed("insmod (allocation %d failed: %d) loaded l4log without " DEVICE, n, hit);
+			if (channel_nodes() != channels_asked(args))
+				failed("insmod (allocation %d failed: %d) loaded l4log with %d channel nodes, not %d",
+				       n, hit, channel_nodes(), channels_asked(args));
 			else if (!hit)
 				printf("l4log-fault: insmod node mode=%o gid=%u\n", node.st_mode & 07777, node.st_gid);
 			if (unload() != 0)
@@ -242,9 +274,10 @@ static void insmod_case(const char *path, const char *args)
 		tally(&errors, err);
 		if (err != ENOMEM)
 			printf("l4log-fault: insmod: allocation %d failed: %s\n", n, strerror(err));
-		if (exists(DEVICE) || exists(MODULE_DIR))
-			failed("insmod failed at allocation %d (%s) but left%s%s", n, strerror(err),
-			       exists(DEVICE) ? " " DEVICE : "", exists(MODULE_DIR) ? " " MODULE_DIR : "");
+		if (exists(DEVICE) || exists(MODULE_DIR) || channel_nodes())
+			failed("insmod failed at allocation %d (%s) but left%s%s%s", n, strerror(err),
+			       exists(DEVICE) ? " " DEVICE : "", exists(MODULE_DIR) ? " " MODULE_DIR : "",
+			       channel_nodes() ? " /dev/l4log-*" : "");
 	}
 	if (n > MAX_POINTS)
 		failed("insmod still failed after %d injected failures", MAX_POINTS);

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Stamps: what the kernel knows of a line's writer, put before the line on the host.
+//!
+//! A channel with `stamp=task`, `time` or `task+time` (and `/dev/l4log` with the `stamp`
+//! parameter) starts every line the host receives with
+//!
+//! ```text
+//! [    5.140900] comm[tgid]: text of the line
+//! ```
+//!
+//! the time in seconds and microseconds of the kernel's monotonic clock (`CLOCK_MONOTONIC`, as
+//! `/proc/uptime` counts) and the writer's command name and thread-group id (in the initial
+//! PID namespace). They are taken when the line's first byte is written, from the task that
+//! writes it: a line that several writes of one file assemble carries the stamp of the write
+//! that began it, and so does a line's unfinished rest that the file's close sends. Nothing a
+//! program writes can make a line that looks stamped by another: the stamp comes first on every
+//! host line, and the command name (which a program sets itself) is shown with every byte but
+//! printable ASCII and the backslash as `?`.
+
+use kernel::ffi::{c_char, c_int, c_ulonglong};
+
+extern "C" {
+    // `rust/helpers.c`.
+    fn l4log_current_writer(comm: *mut c_char, tgid: *mut c_int, ns: *mut c_ulonglong);
+}
+
+/// The command name's size, with its NUL (`TASK_COMM_LEN`).
+const COMM_LEN: usize = 16;
+
+/// The most bytes a stamp takes: `[` seconds (at most 12 digits) `.` 6 digits `] `, and a
+/// command name of 15 bytes, `[`, a thread-group id of at most 10 digits and `]: `.
+pub(crate) const STAMP_MAX: usize = 1 + 12 + 1 + 6 + 2 + (COMM_LEN - 1) + 1 + 10 + 3;
+
+/// What a channel puts before each line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StampKind {
+    pub(crate) time: bool,
+    pub(crate) task: bool,
+}
+
+impl StampKind {
+    /// `none`, `task`, `time`, `task+time` (or `time+task`); `None` for anything else.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let mut kind = Self::default();
+        if text == "none" {
+            return Some(kind);
+        }
+        for part in text.split('+') {
+            let seen = match part {
+                "task" => core::mem::replace(&mut kind.task, true),
+                "time" => core::mem::replace(&mut kind.time, true),
+                _ => return None,
+            };
+            if seen {
+                return None;
+            }
+        }
+        Some(kind)
+    }
+
+    /// Whether lines get a stamp at all.
+    pub(crate) fn any(self) -> bool {
+        self.time || self.task
+    }
+}
+
+/// A line's writer and the time its first byte was written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp {
+    comm: [u8; COMM_LEN],
+    tgid: i32,
+    ns: u64,
+}
+
+impl Stamp {
+    /// The current task, now.
+    pub(crate) fn now() -> Self {
+        let mut comm = [0u8; COMM_LEN];
+        let mut tgid = 0;
+        let mut ns = 0;
+        // SAFETY: `comm` has room for `COMM_LEN` (`TASK_COMM_LEN`) bytes, which is what the
+        // helper writes at most; `tgid` and `ns` are valid for writes. The helper only reads the
+        // current task and the clock.
+        unsafe { l4log_current_writer(comm.as_mut_ptr().cast(), &mut tgid, &mut ns) };
+        Self { comm, tgid, ns }
+    }
+
+    /// Writes the stamp as `kind` asks to the start of `out` (at least [`STAMP_MAX`] bytes);
+    /// returns its length.
+    pub(crate) fn write(&self, kind: StampKind, out: &mut [u8]) -> usize {
+        let mut writer = SliceWriter { out, len: 0 };
+        if kind.time {
+            writer.push(b"[");
+            writer.push_number(self.ns / 1_000_000_000, 5, b' ');
+            writer.push(b".");
+            writer.push_number(self.ns % 1_000_000_000 / 1000, 6, b'0');
+            writer.push(b"] ");
+        }
+        if kind.task {
+            for &byte in self.comm.iter().take_while(|byte| **byte != 0) {
+                writer.push(&[shown(byte)]);
+            }
+            writer.push(b"[");
+            writer.push_number(u64::try_from(self.tgid).unwrap_or(0), 1, b' ');
+            writer.push(b"]: ");
+        }
+        writer.len
+    }
+}
+
+/// A command name's byte as the stamp shows it: printable ASCII but the backslash, else `?`.
+fn shown(byte: u8) -> u8 {
+    if (0x20..0x7f).contains(&byte) && byte != b'\\' {
+        byte
+    } else {
+        b'?'
+    }
+}
+
+/// How many decimal digits `value` has.
+fn digits(mut value: u64) -> usize {
+    let mut count = 1;
+    while value >= 10 {
+        value /= 10;
+        count += 1;
+    }
+    count
+}
+
+/// Bytes appended to a slice that has room for them.
+struct SliceWriter<'a> {
+    out: &'a mut [u8],
+    len: usize,
+}
+
+impl SliceWriter<'_> {
+    fn push(&mut self, bytes: &[u8]) {
+        self.out[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// `value` in decimal, right-aligned to `width` with `pad` (as `printk` shows its time:
+    /// seconds padded with spaces, microseconds with zeros).
+    fn push_number(&mut self, value: u64, width: usize, pad: u8) {
+        let count = digits(value);
+        for _ in count..width {
+            self.push(&[pad]);
+        }
+        let mut rest = value;
+        let end = self.len + count;
+        for slot in self.out[self.len..end].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        self.len = end;
+    }
+}
+
+/// The stamp of a file's current line: the line its held bytes begin, or the line under way.
+#[derive(Debug, Default)]
+pub(crate) struct LineStamp {
+    /// `None` at a line's start, before its first byte.
+    stamp: Option<Stamp>,
+    /// Whether the line's start, with its stamp, reached the host: the held bytes go on with it.
+    sent: bool,
+}
+
+impl LineStamp {
+    /// Bytes were written at `now`: they begin a line unless one is under way.
+    pub(crate) fn written(&mut self, now: &Stamp) {
+        if self.stamp.is_none() {
+            self.stamp = Some(*now);
+            self.sent = false;
+        }
+    }
+
+    /// The oldest held bytes, up to `last_sent` (`None`: none), reached the host. What stays
+    /// held (if `more_held`) begins a line written at `now` when they ended one, and goes on
+    /// with the line otherwise.
+    pub(crate) fn sent(&mut self, last_sent: Option<u8>, more_held: bool, now: &Stamp) {
+        match last_sent {
+            None => {}
+            Some(b'\n') => {
+                self.stamp = more_held.then_some(*now);
+                self.sent = false;
+            }
+            Some(_) => self.sent = true,
+        }
+    }
+
+    /// The stamp of the line the held bytes begin (`now` if none was taken), and whether that
+    /// line's start reached the host.
+    pub(crate) fn head(&self, now: &Stamp) -> (Stamp, bool) {
+        (self.stamp.unwrap_or(*now), self.sent)
+    }
+}
