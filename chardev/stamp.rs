@@ -16,7 +16,8 @@
 //! that began it, and so does a line's unfinished rest that the file's close sends. Nothing a
 //! program writes can make a line that looks stamped by another: the stamp comes first on every
 //! host line, and the command name (which a program sets itself) is shown with every byte but
-//! printable ASCII and the backslash as `?`.
+//! printable ASCII, the backslash and the brackets as `?`, so that the stamp ends at the first
+//! `]: ` after the time.
 
 use kernel::ffi::{c_char, c_int, c_ulonglong};
 
@@ -86,6 +87,19 @@ impl Stamp {
         Self { comm, tgid, ns }
     }
 
+    /// A stamp of the given values, for the tests.
+    #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
+    pub(crate) fn of(comm: &[u8], tgid: i32, ns: u64) -> Self {
+        let mut stamp = Self {
+            comm: [0; COMM_LEN],
+            tgid,
+            ns,
+        };
+        let len = comm.len().min(COMM_LEN - 1);
+        stamp.comm[..len].copy_from_slice(&comm[..len]);
+        stamp
+    }
+
     /// Writes the stamp as `kind` asks to the start of `out` (at least [`STAMP_MAX`] bytes);
     /// returns its length.
     pub(crate) fn write(&self, kind: StampKind, out: &mut [u8]) -> usize {
@@ -109,9 +123,10 @@ impl Stamp {
     }
 }
 
-/// A command name's byte as the stamp shows it: printable ASCII but the backslash, else `?`.
+/// A command name's byte as the stamp shows it: printable ASCII but the backslash and the
+/// brackets, else `?`. So the first `[` after the time is the one before the thread-group id.
 fn shown(byte: u8) -> u8 {
-    if (0x20..0x7f).contains(&byte) && byte != b'\\' {
+    if (0x20..0x7f).contains(&byte) && !matches!(byte, b'\\' | b'[' | b']') {
         byte
     } else {
         b'?'

@@ -358,3 +358,66 @@ mod channels_kunit {
         }
     }
 }
+
+/// KUnit tests of the stamps' text.
+#[kernel::macros::kunit_tests(l4log_stamp)]
+mod stamp_kunit {
+    use crate::stamp::{Stamp, StampKind, STAMP_MAX};
+
+    fn written(stamp: &Stamp, kind: StampKind) -> ([u8; STAMP_MAX], usize) {
+        let mut out = [0; STAMP_MAX];
+        let len = stamp.write(kind, &mut out);
+        (out, len)
+    }
+
+    #[test]
+    fn kinds_parse_and_nothing_else() {
+        let both = StampKind {
+            time: true,
+            task: true,
+        };
+        assert_eq!(StampKind::parse("none"), Some(StampKind::default()));
+        assert_eq!(StampKind::parse("task+time"), Some(both));
+        assert_eq!(StampKind::parse("time+task"), Some(both));
+        assert_eq!(StampKind::parse("time").map(|kind| kind.task), Some(false));
+        for bad in ["", "task+", "task+task", "pid", "none+task", "TASK"] {
+            assert_eq!(StampKind::parse(bad), None);
+        }
+    }
+
+    #[test]
+    fn time_and_task_as_printk_and_syslog_show_them() {
+        let stamp = Stamp::of(b"sshd", 4242, 5_140_900_123);
+        let both = StampKind {
+            time: true,
+            task: true,
+        };
+        let (out, len) = written(&stamp, both);
+        assert_eq!(&out[..len], b"[    5.140900] sshd[4242]: ");
+        let late = Stamp::of(b"x", 1, 123_456_789_012_345_678);
+        let (out, len) = written(&late, both);
+        assert_eq!(&out[..len], b"[123456789.012345] x[1]: ");
+    }
+
+    #[test]
+    fn a_command_name_shows_only_plain_ascii() {
+        let stamp = Stamp::of(b"a\nb\\c[1]: \x1b\xff", 7, 0);
+        let task = StampKind {
+            time: false,
+            task: true,
+        };
+        let (out, len) = written(&stamp, task);
+        assert_eq!(&out[..len], b"a?b?c?1?: ??[7]: ");
+    }
+
+    #[test]
+    fn the_longest_stamp_fits() {
+        let stamp = Stamp::of(b"fifteen-chars-x", i32::MAX, u64::MAX);
+        let both = StampKind {
+            time: true,
+            task: true,
+        };
+        let (_, len) = written(&stamp, both);
+        assert!(len <= STAMP_MAX);
+    }
+}

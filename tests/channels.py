@@ -159,6 +159,7 @@ BAD_EVERYWHERE = [
     ("app=1,app=2", "channels: the name app is given twice"),
     ("app=1,audit=1", "channels: app and audit have the same address, 1"),
     ("app=1:colour=green", "channels: app: unknown key 'colour'"),
+    ("app=1:stamp=pid", "channels: app: stamp=pid: not none, task, time or task+time"),
     ("app=1,", "channels: '' is no channel name"),
 ]
 # ... and per target: a channel whose host side is missing or taken.
@@ -251,12 +252,83 @@ def l4linux_channels_apart_from_console(suite):
     check(noise >= 100, f"only {noise} of the 100 kernel messages reached the console")
 
 
+# A command name shows no backslash nor bracket (chardev/stamp.rs).
+STAMP = re.compile(rb"^\[ *(\d+)\.(\d{6})\] ([\x20-\x5a\x5e-\x7e]{1,15})\[(\d+)\]: ")
+
+
+def stamped_lines(capture, what):
+    """Each host line of a `stamp=task+time` channel: (seconds, command, tgid, text)."""
+    lines = []
+    for line in capture.split(b"\n")[:-1] if capture.endswith(b"\n") else capture.split(b"\n"):
+        found = STAMP.match(line)
+        check(found, f"{what}: a line without a stamp: {line[:80]!r}")
+        seconds = int(found[1]) + int(found[2]) / 1e6
+        lines.append((seconds, found[3].decode(), int(found[4]), line[found.end():]))
+    return lines
+
+
+def channels_stamps(suite):
+    """stamp=task+time: every host line starts with the time and the writer that began it: a
+    written newline cannot forge a stamp, a line assembled from several writes (and a close's
+    tail) has the stamp of the write that began it, a command name cannot hold a newline, a
+    backslash or a bracket; on /dev/l4log the stamp parameter does the same (stamp=task)."""
+    b = suite.boot(reload_with(":stamp=task+time") + " stamp=task || exit 1; " + RAW +
+                   "sh -c 'echo \"l4log-pid: forger $$\"; printf \"x\\nsshd[1]: fake\\n\" >/dev/l4log-app'; "
+                   "exec 3>/dev/l4log-app; "
+                   "sh -c 'echo \"l4log-pid: began $$\"; printf \"begun by \" >&3'; "
+                   "sh -c 'echo \"l4log-pid: ended $$\"; printf \"one, ended by another\\ntail\" >&3'; "
+                   "exec 3>&-; "
+                   "./l4log-test named \"$(printf 'evil\\nsshd[1]\\\\x')\" /dev/l4log-app 'named line\n'; "
+                   "sh -c 'echo \"l4log-pid: default $$\"; echo plain >/dev/l4log'; "
+                   "echo \"l4log-uptime: $(cut -d' ' -f1 /proc/uptime)\"")
+    console = b.console.read_text(errors="replace")
+    pids = dict(re.findall(r"^l4log-pid: (\w+) (\d+)", console, re.M))
+    check(set(pids) == {"forger", "began", "ended", "default"}, f"the guest printed pids {pids}")
+    lines = stamped_lines(channel_bytes(b, APP), f"{APP}'s capture")
+    got = [(comm, tgid, text) for _, comm, tgid, text in lines]
+    want = [("sh", int(pids["forger"]), b"x"), ("sh", int(pids["forger"]), b"sshd[1]: fake"),
+            ("sh", int(pids["began"]), b"begun by one, ended by another"), ("sh", int(pids["ended"]), b"tail")]
+    check(got[:4] == want, f"{APP}'s stamped lines {got[:4]}, want {want}")
+    check(len(got) == 5 and got[4][0] == "evil?sshd?1??x" and got[4][2] == b"named line",
+          f"the line of a task named with a newline and a backslash: {got[4:]}")
+    uptime = float(re.search(r"^l4log-uptime: ([\d.]+)", console, re.M)[1])
+    times = [seconds for seconds, *_ in lines]
+    check(times == sorted(times) and 0 < times[0] and times[-1] <= uptime + 0.01,
+          f"stamp times {times} are not in order or not before the uptime {uptime}")
+    default = default_bytes(suite, b)
+    check(default == f"sh[{pids['default']}]: plain\n".encode(), f"/dev/l4log with stamp=task: {default!r}")
+
+
+def channels_stamps_interrupted(suite):
+    """A stamped line that another file's line interrupts: the host line is ended with a newline,
+    the other line comes with its own stamp, and the first goes on in a host line stamped again
+    with its own stamp. A piece of a long line and its stamp stay within the line buffer's size."""
+    long = b"a" * 5000
+    b = suite.boot(reload_with(":stamp=task+time") + " || exit 1; " + RAW +
+                   "exec 3>/dev/l4log-app 4>/dev/l4log-app; cat long >&3; "
+                   "sh -c 'echo \"l4log-pid: other $$\"; echo other line >&4'; "
+                   "echo end >&3; exec 3>&- 4>&-", {"long": long})
+    console = b.console.read_text(errors="replace")
+    other = int(re.search(r"^l4log-pid: other (\d+)", console, re.M)[1])
+    capture = channel_bytes(b, APP)
+    lines = stamped_lines(capture, f"{APP}'s capture")
+    check(len(lines) == 3, f"{APP}: {len(lines)} host lines, want 3: {[line[3][:20] for line in lines]}")
+    first, middle, last = lines
+    check(middle[2] == other and middle[3] == b"other line", f"the interrupting line: {middle}")
+    check(first[:3] == last[:3] and first[2] != other, f"the long line's two host lines have stamps {first[:3]} and "
+                                                        f"{last[:3]}: not the same writer's")
+    check(first[3] + last[3] == long + b"end" and first[3], "the long line's bytes are not all there, in order")
+    longest = max(len(line) for line in capture.split(b"\n"))
+    check(longest <= 4096, f"a host line of {longest} bytes: a piece and its stamp exceed the line buffer")
+
+
 PER_TARGET = [
     ("channels_byte_exact", channels_byte_exact),
     ("channels_concurrent_writers", channels_concurrent_writers),
     ("channels_independent", channels_independent),
     ("channels_counters", channels_counters),
     ("channels_bad_parameters", channels_bad_parameters),
+    ("channels_stamps", channels_stamps),
 ]
 
 
@@ -264,6 +336,9 @@ def cases(suite, targets):
     """The channel cases, named as the suite names them."""
     out = [(f"{target}_{name}", suite.on(target, lambda fn=fn: fn(suite))) for target in targets
            for name, fn in PER_TARGET]
+    # The L4Re log server cuts lines of more than 1 KiB into pieces it does not tag.
+    out += [(f"{target}_channels_stamps_interrupted", suite.on(target, lambda: channels_stamps_interrupted(suite)))
+            for target in targets if target != "l4linux"]
     out.append(("uml_channels_host_stall", suite.on("uml", lambda: uml_channels_host_stall(suite))))
     out.append(("l4linux_channels_apart_from_console",
                 suite.on("l4linux", lambda: l4linux_channels_apart_from_console(suite))))

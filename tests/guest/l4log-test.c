@@ -10,6 +10,9 @@
  *   l4log-test lines DEVICE ID COUNT
  *                             COUNT writes of one line each, "ID N ...\n" for
  *                             N = 0 .. COUNT-1 (lines of 20 to 200 bytes)
+ *   l4log-test named NAME DEVICE TEXT
+ *                             set this task's command name to NAME
+ *                             (prctl), then write TEXT to DEVICE
  *   l4log-test zero           a zero-length write returns 0
  *   l4log-test fault N        write 2N bytes of which only the first N are
  *                             mapped: expect N back (N = 0: expect EFAULT)
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,12 +139,21 @@ static int partly_unmapped(long mapped)
 		      mapped ? mapped : -1, EFAULT);
 }
 
+static int write_named(const char *name, const char *device, const char *text)
+{
+	if (prctl(PR_SET_NAME, name, 0, 0, 0) < 0)
+		return fail("prctl");
+	return expect(write(open_named(device), text, strlen(text)), strlen(text), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "write"))
 		return write_file(argv[2], argc == 4 ? argv[3] : DEVICE, 0);
 	if (argc == 4 && !strcmp(argv[1], "timed"))
 		return write_file(argv[2], argv[3], 1);
+	if (argc == 5 && !strcmp(argv[1], "named"))
+		return write_named(argv[2], argv[3], argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "lines"))
 		return write_lines(argv[2], argv[3], atol(argv[4]));
 	if (argc == 2 && !strcmp(argv[1], "zero"))
@@ -148,6 +161,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
 	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | lines DEVICE ID COUNT | "
+		"named NAME DEVICE TEXT | "
 		"zero | fault N\n");
 	return 2;
 }
