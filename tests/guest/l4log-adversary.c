@@ -3,8 +3,9 @@
  * l4log-adversary: the adversarial cases of l4log's test suite, run in the
  * guest (statically linked). Each subcommand does its system calls, checks
  * what the kernel returned, prints `l4log-adv: ...` lines that the host side
- * (tests/run.py) reads, and exits 0 only when every return value was the
- * expected one. The host then compares its log with what was written.
+ * (tests/suite/adversarial.py) reads, and exits 0 only when every return
+ * value was the expected one. The host then compares its log with what was
+ * written.
  *
  *   unmapped             a write from an unmapped page: EFAULT, nothing sent
  *   small                zero-length and 1-byte writes
@@ -33,8 +34,8 @@
  *   fuzz SECONDS SEED    random sizes and offsets, write and writev, for
  *                        SECONDS; prints how many operations ran
  *
- * The PRNG is xorshift64*, the same as tests/run.py's, so that the host can
- * compute the bytes that were written.
+ * The PRNG is xorshift64*, the same as tests/suite/harness.py's, so that the
+ * host can compute the bytes that were written.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -616,7 +617,7 @@ static void efault(uid_t uid)
 
 /* --- fuzz ----------------------------------------------------------------- */
 
-/* One random operation on `fd`; its choices must match tests/run.py's fuzz_ops. */
+/* One random operation on `fd`; its choices must match tests/suite/adversarial.py's fuzz_stream. */
 static void fuzz_op(int fd, const unsigned char *buf)
 {
 	uint64_t kind = below(8);

@@ -7,7 +7,8 @@
  * thread asks for fail; reading 0 back says that it did. Each subcommand
  * fails the 1st, 2nd, ... allocation of one system call until the call runs
  * without reaching the Nth, checks every result, prints `l4log-fault: ...`
- * lines for tests/run.py and exits 0 only when every check held.
+ * lines for tests/suite/ (faults.py, host_failures.py) and exits 0 only when
+ * every check held.
  *
  *   setup                  debugfs: let failslab and fail_page_alloc fail
  *                          sleeping and order-0 allocations, quietly

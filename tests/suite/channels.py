@@ -9,7 +9,7 @@ import os
 import random
 import re
 
-from __main__ import MODULE, RAW, check, check_bytes, escaped  # tests/run.py
+from .harness import MODULE, RAW, Case, check, check_bytes, escaped, host_bytes
 
 APP, AUDIT = "app", "audit"
 # On L4Linux a named channel is an L4Re log capability: the log server (moe) ends a message at
@@ -31,7 +31,7 @@ def channel_bytes(b, name):
 def default_bytes(suite, b):
     """/dev/l4log's bytes; on L4Linux without the named channels' lines, which the log server
     prints on the same serial console."""
-    data = suite.host_bytes(b)
+    data = host_bytes(b)
     if b.target != "l4linux":
         return data
     return b"".join(line for line in data.splitlines(keepends=True) if not TAGGED.search(line))
@@ -332,15 +332,14 @@ PER_TARGET = [
 ]
 
 
-def cases(suite, targets):
-    """The channel cases, named as the suite names them."""
-    out = [(f"{target}_{name}", suite.on(target, lambda fn=fn: fn(suite))) for target in targets
-           for name, fn in PER_TARGET]
+def cases(target):
+    """The channel cases of every target."""
+    out = [Case(f"{target}_{name}", fn, target) for name, fn in PER_TARGET]
     # The L4Re log server cuts lines of more than 1 KiB into pieces it does not tag.
-    out += [(f"{target}_channels_stamps_interrupted", suite.on(target, lambda: channels_stamps_interrupted(suite)))
-            for target in targets if target != "l4linux"]
-    out.append(("uml_channels_host_stall", suite.on("uml", lambda: uml_channels_host_stall(suite))))
-    out.append(("l4linux_channels_apart_from_console",
-                suite.on("l4linux", lambda: l4linux_channels_apart_from_console(suite))))
+    if target != "l4linux":
+        out.append(Case(f"{target}_channels_stamps_interrupted", channels_stamps_interrupted, target))
+    if target == "uml":
+        out.append(Case("uml_channels_host_stall", uml_channels_host_stall, "uml"))
+    if target == "l4linux":
+        out.append(Case("l4linux_channels_apart_from_console", l4linux_channels_apart_from_console, "l4linux"))
     return out
-

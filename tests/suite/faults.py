@@ -1,0 +1,193 @@
+"""Fault injection, on each debug kernel (failslab, fail_page_alloc, kmemleak).
+
+One boot per debug kernel: tests/guest/l4log-faults.c fails the 1st, 2nd, ... allocation of
+insmod (default and non-default mode/group), open, write and close through
+/proc/thread-self/fail-nth, races failing loads against opens, then l4log is unloaded and
+kmemleak scans. Each part of the boot is a case (`fault_NAME` checks part NAME).
+"""
+
+import collections
+import functools
+import re
+
+from .harness import BOOT_ARGS, MODULE, Case, check, check_bytes, checked_part, guest, kernel_trouble
+
+# The fault-injection boot of each debug kernel: its parts, in order (tests/guest/l4log-faults.c).
+FAULT_PARTS = ["insmod_default", "insmod_mode_group", "loadrace", "open", "write", "close", "kmemleak"]
+# Loads of the load race, each kind: mode or group out of range (EINVAL before anything is
+# registered), and /dev without the node (ENOENT after the device is registered). A load takes
+# about 1 s on the QEMU debug kernel under TCG (KASAN, slab_debug=P), 0.05 s on UML's; 50 loads
+# of the second kind met 158 opens in the window between registration and failure on QEMU.
+LOAD_RACE_LOADS = {"qemu": 20, "uml": 200}
+# The fault boot's kernel arguments. slab_debug=P (poisoning) makes every slab cache a debug
+# cache: such caches have no per-CPU sheaves, whose slots keep the addresses of the objects last
+# handed out, keep SLUB's free pointer outside the object, and overwrite freed objects. kmemleak
+# scans sheaves and objects whole, so without it a stale address hides a leaked object: a leak of
+# 1 object per open went unreported (README, kmemleak).
+FAULT_KERNEL_ARGS = "slab_debug=P"
+DEBUGFS = "/sys/kernel/debug"
+# Reports the kernel makes about an allocation that failed (warn_alloc), with a stack dump: what
+# fault injection asks for, so each may account for one "Call Trace".
+ALLOCATION_FAILURE = re.compile(r"page allocation failure|vmalloc error|allocation failed")
+
+
+def fault_boot(suite):
+    """The fault-injection boot of the current target's debug kernel, booted once."""
+    return suite.once(("faults", suite.target), lambda: batch_boot(suite))
+
+
+def batch_boot(suite):
+    steps = {
+        "insmod_default": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS}"',
+        "insmod_mode_group": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS} mode=0620 group=5"',
+        "loadrace": f'./l4log-faults loadrace {MODULE} {LOAD_RACE_LOADS[suite.target]} "{BOOT_ARGS}"',
+        "open": f"insmod {MODULE} {BOOT_ARGS} && ./l4log-faults open",
+        "write": "./l4log-faults write",
+        "close": "./l4log-faults close",
+        # Leaks: unloaded first (module frames then show as bare addresses), objects older
+        # than kmemleak's 5 s only, two scans.
+        "kmemleak": (f"rmmod l4log && sleep 6 && echo scan >{DEBUGFS}/kmemleak && "
+                     f"echo scan >{DEBUGFS}/kmemleak && sed 's/^/l4log-leak: /' {DEBUGFS}/kmemleak"),
+    }
+    # failslab fails allocations of every cache but kmemleak's own (cache-filter; every cache
+    # can be marked, as slab_debug=P merges none). When kmemleak cannot allocate its record of
+    # an object it takes one from its pool in .bss, which it scans: the record's pointer then
+    # counts as a reference to the object for good, and a leak on that path goes unreported.
+    script = [f"mount -t debugfs debugfs {DEBUGFS} 2>/dev/null; ./l4log-faults setup && "
+              f"echo Y >{DEBUGFS}/failslab/cache-filter && "
+              "for c in /sys/kernel/slab/*/failslab; do "
+              "case $c in */kmemleak_*) ;; *) echo 1 >$c || exit 1 ;; esac; done && "
+              f"echo clear >{DEBUGFS}/kmemleak && rmmod l4log || exit 1"]
+    for name in FAULT_PARTS:
+        script += [f"echo 'l4log-fault-begin: {name}'; echo '<7>l4log-kmsg-case: {name}' >/dev/kmsg",
+                   f"echo \"l4log-fault-uptime: $(cut -d' ' -f1 /proc/uptime)\"",
+                   f"( {steps[name]} ); echo \"l4log-fault-status: {name} $?\"",
+                   f"echo \"l4log-fault-uptime: $(cut -d' ' -f1 /proc/uptime)\""]
+    kernel_dir, module, extra = suite.built()
+    b = guest.boot_guest(suite.target, kernel_dir, module, "command", "\n".join(script), str(extra),
+                         quiet=True, timeout=1800, kernel_args=FAULT_KERNEL_ARGS)
+    b.debug = suite.debug
+    b.fault_injection = True
+    suite.boots.append(b)
+    return b
+
+
+def fault_trouble(kernel_log):
+    """Reports in a fault case's kernel log, but for the allocation failures it asked for."""
+    trouble = [line for line in kernel_trouble(kernel_log) if "Call Trace" not in line]
+    traces = kernel_log.count("Call Trace")
+    if traces > len(ALLOCATION_FAILURE.findall(kernel_log)):
+        trouble.append(f"{traces} stack dumps, not all after an allocation failure report")
+    return trouble
+
+
+def run_case(name, suite):
+    """The fault-injection part `name`, checked."""
+    b = fault_boot(suite)
+    check(not b.timed_out, f"guest timed out; console: {b.console}")
+    check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
+    text, _ = checked_part(b, name, "l4log-fault-begin", "l4log-fault-status", fault_trouble)
+    uptimes = [float(t) for t in re.findall(r"^l4log-fault-uptime: ([\d.]+)$", text, re.M)]
+    if len(uptimes) == 2:
+        print(f"# {name}: {uptimes[1] - uptimes[0]:.1f} s in the guest")
+    globals()[f"fault_{name}"](suite, b, text)
+
+
+def fault_points(text, call):
+    found = re.search(rf"^l4log-fault: {call} points=(\d+) errors=(\S*)$", text, re.M)
+    check(found, f"no injection point count for {call}")
+    errors = dict(e.split(":") for e in found[2].split(",") if e)
+    return int(found[1]), errors
+
+
+def fault_insmod_default(suite, b, text):
+    fault_insmod(text, "mode=600 gid=0")
+
+
+def fault_insmod_mode_group(suite, b, text):
+    fault_insmod(text, "mode=620 gid=5")
+
+
+def fault_insmod(text, node):
+    points, errors = fault_points(text, "insmod")
+    check(points > 0, "insmod had no allocation to fail")
+    check(set(errors) <= {"ENOMEM"}, f"insmod failed with other errors than ENOMEM: {errors}")
+    # The load that no failure reached: the node as asked.
+    check(f"l4log-fault: insmod node {node}\n" in text, f"after the last insmod, /dev/l4log is not {node}")
+
+
+def fault_loadrace(suite, b, text):
+    # While loads fail, before and after the device is registered, another process opens
+    # /dev/l4log in a loop: no open may succeed (a module whose init fails is freed with the
+    # file open), and KASAN must stay silent (checked with the part's kernel log).
+    found = re.search(r"^l4log-fault: loadrace loads=(\d+) einval=(\d+) enoent=(\d+) other=(\d+) "
+                      r"opened=(\d+) open-enoent=(\d+) open-enodev=(\d+) open-other=(\d+)$", text, re.M)
+    check(found, "the load race did not report")
+    loads, einval, enoent, other, opened, open_enoent, open_enodev, open_other = map(int, found.groups())
+    count = LOAD_RACE_LOADS[suite.target]
+    check(loads == 2 * count and einval == count and enoent == count and other == 0,
+          f"loads: {einval} EINVAL and {enoent} ENOENT of {loads}, {other} otherwise")
+    check(opened == 0, f"{opened} opens succeeded on loads that failed")
+    check(open_other == 0, f"{open_other} opens failed with other errors than ENOENT and ENODEV")
+
+
+def fault_open(suite, b, text):
+    points, errors = fault_points(text, "open")
+    # l4log's own: its line buffer and the open file's state, after the VFS's.
+    check(points >= 2, f"open had {points} allocations to fail")
+    check(set(errors) <= {"ENOMEM"}, f"open failed with other errors than ENOMEM: {errors}")
+
+
+def fault_write(suite, b, text):
+    points, errors = fault_points(text, "write")
+    check(points == 0 and not errors, f"write allocated: {points} injection points, errors {errors}")
+    fault_host_text(b)
+
+
+def fault_close(suite, b, text):
+    # close(2) does not return what release does (nothing, in l4log): a failed allocation can
+    # show only in what reaches the host.
+    fault_host_text(b)
+
+
+def fault_host_text(b):
+    """The host log of the fault boot: the write part's lines, then the close part's texts,
+    each exactly once."""
+    console = b.console.read_text(errors="replace")
+    lines = re.search(r"^l4log-fault: write lines=(\d+)$", console, re.M)
+    texts = re.search(r"^l4log-fault: close texts=(\d+)$", console, re.M)
+    check(lines and texts, "the write and close parts did not report what they sent")
+    want = "".join(f"w{i}\n" for i in range(1, int(lines[1]) + 1))
+    want += "".join(f"c{i}" for i in range(1, int(texts[1]) + 1))
+    check_bytes(b.host_log.read_bytes(), want.encode())
+
+
+def fault_kmemleak(suite, b, text):
+    report = "\n".join(line[len("l4log-leak: "):] for line in text.splitlines()
+                       if line.startswith("l4log-leak: "))
+    leaks = re.split(r"(?m)^(?=unreferenced object)", report)[1:]
+    mine = [leak for leak in leaks if leak_of_l4log(leak)]
+    others = collections.Counter(re.search(r'comm "([^"]*)", pid (\d+)', leak)[0] for leak in leaks
+                                 if leak not in mine)
+    for where, count in others.items():
+        print(f"# note: {count} unreferenced objects not of l4log's, allocated by {where}")
+    print(f"# kmemleak: {len(leaks)} unreferenced objects, {len(mine)} of l4log's")
+    check(not mine, "kmemleak reports objects l4log allocated:\n" + "".join(mine)[:4000])
+
+
+def leak_of_l4log(leak):
+    """Whether a kmemleak report is of an object l4log allocated. With a backtrace: a frame
+    of l4log's, named, or an address no symbol covers any more (l4log.ko is unloaded when
+    kmemleak reports). Without one (UML saves none): allocated by a process, not during
+    the boot (swapper) or by a kernel thread."""
+    frames = [line.strip() for line in leak.split("backtrace", 1)[-1].splitlines()[1:] if line.strip()]
+    if frames:
+        return any("l4log" in frame or re.fullmatch(r"(\[<[0-9a-f]+>\] )?0x[0-9a-f]+", frame)
+                   for frame in frames)
+    comm, pid = re.search(r'comm "([^"]*)", pid (\d+)', leak).groups()
+    return int(pid) > 1 and not re.match(r"(kworker|ksoftirqd|kthreadd|rcu|migration|swapper)", comm)
+
+
+def cases(target):
+    return [Case(f"{target}_debug_fault_{name}", functools.partial(run_case, name), target, debug=True)
+            for name in FAULT_PARTS]

@@ -1,0 +1,166 @@
+"""Checks on the host, without a guest: the build roots' Debian mirror, the escaper's
+differential test, scripts/l4's failure paths and the L4Re compile check."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from .harness import REPO, Case, Skip, check
+
+
+def buildroot_debian_mirror(suite):
+    # The build roots' Debian archive comes from apt's sources (scripts/debian-mirror), read
+    # through apt-config with APT_CONFIG pointing at sample files; proxies go to mmdebstrap.
+    etc = suite.work / "apt-sample/etc/apt"
+    (etc / "sources.list.d").mkdir(parents=True)
+    (etc / "apt.conf.d").mkdir()
+    config = suite.work / "apt-sample/apt.conf"
+    config.write_text(f'Dir::Etc "{etc}";\n')
+    script = str(REPO / "scripts/debian-mirror")
+
+    def mirror(*args, **env):
+        return subprocess.run([script, *args], capture_output=True, text=True,
+                              env={"PATH": os.environ["PATH"], "APT_CONFIG": str(config), **env})
+
+    def want(expected, what, **env):
+        r = mirror(**env)
+        check(r.returncode == 0 and r.stdout == expected + "\n",
+              f"{what}: status {r.returncode}, printed {r.stdout!r} {r.stderr!r}, want {expected!r}")
+
+    r = mirror()
+    check(r.returncode == 1 and "set L4LOG_MIRROR" in r.stderr and not r.stdout,
+          f"no sources: status {r.returncode}, printed {r.stdout!r}, message {r.stderr!r}")
+    (etc / "sources.list").write_text(
+        "# security only, source only, another distribution's suite\n"
+        "deb http://security.example/debian-security bookworm-security main\n"
+        "deb-src http://source.example/debian bookworm main\n"
+        "deb http://ubuntu.example/ubuntu jammy main\n"
+        "deb [ arch=amd64 signed-by=/usr/share/keyrings/k.gpg ] http://line.example:3142/debian/ bookworm main\n")
+    want("http://line.example:3142/debian", "one-line sources.list")
+    want("http://override.example/debian", "L4LOG_MIRROR", L4LOG_MIRROR="http://override.example/debian/")
+    (etc / "sources.list").unlink()
+    (etc / "sources.list.d/debian.sources").write_text(
+        "Types: deb\nURIs: http://node.example/node_20.x\nSuites: nodistro\nComponents: main\n\n"
+        "Types: deb\nURIs: http://security.example/debian-security\nSuites: trixie-security\n"
+        "Components: main\n\n"
+        "Types: deb\nURIs: http://off.example/debian\nSuites: trixie\nComponents: main\nEnabled: no\n\n"
+        "# the archive\nTypes: deb-src deb\nURIs: http://deb822.example/debian\n http://second.example/debian\n"
+        "Suites: trixie trixie-updates\nComponents: main contrib\n")
+    want("http://deb822.example/debian", "deb822 .sources")
+    config.write_text(f'Dir::Etc "{etc}";\nAcquire::http::Proxy "http://proxy.example:3128/";\n'
+                      'Acquire::https::Proxy::deb822.example "DIRECT";\n')
+    r = mirror("--aptopts")
+    check(r.stdout.splitlines() == ['Acquire::http::Proxy "http://proxy.example:3128/"',
+                                    'Acquire::https::Proxy::deb822.example "DIRECT"'],
+          f"apt's proxy settings as mmdebstrap options: {r.stdout!r}")
+
+    # The root's identity follows the mirror, and nothing else of apt's configuration.
+    def root_path(**env):
+        r = subprocess.run([str(REPO / "scripts/buildroot"), "path"], capture_output=True, text=True,
+                           env={"PATH": os.environ["PATH"], "APT_CONFIG": str(config), **env})
+        check(r.returncode == 0, f"buildroot path: {r.stderr}")
+        return r.stdout
+    from_sources = root_path()
+    check(from_sources == root_path(L4LOG_MIRROR="http://deb822.example/debian"),
+          "the same mirror from apt's sources and from L4LOG_MIRROR names two roots")
+    config.write_text(f'Dir::Etc "{etc}";\n')
+    check(from_sources == root_path(), "a proxy setting changed the root's identity")
+    check(from_sources != root_path(L4LOG_MIRROR="http://other.example/debian"),
+          "another mirror names the same root")
+
+
+def escape_differential(suite):
+    # The escaper against the reference escaper on generated inputs, on the host; then the
+    # round trip through scripts/l4log-decode.
+    r = subprocess.run([str(REPO / "tests/escape/run")], capture_output=True, text=True)
+    for line in (r.stdout + r.stderr).splitlines()[-12:]:
+        print(f"# {line}")
+    check(r.returncode == 0, f"tests/escape/run exited {r.returncode}")
+    inputs = re.search(r"agree on (\d+) inputs", r.stdout)
+    check(inputs and int(inputs[1]) >= 1_000_000, "fewer than a million inputs compared")
+    check(re.search(r"^round trip: decode\(escape\(x\)\) == x on \d+ inputs", r.stdout, re.M),
+          "no round trip through scripts/l4log-decode")
+
+
+def l4_build_failures(suite):
+    # scripts/l4 against a fake snapshot whose Fiasco fails in one step after another (no
+    # boot, no real build): each failure stops the script with a message naming the step,
+    # and no build is marked complete; when Fiasco works, it is marked complete and the
+    # failing L4Re is not.
+    fake = suite.work / "l4-fake"
+    fiasco = fake / "src/fiasco"
+    (fiasco / "src/templates").mkdir(parents=True)
+    (fake / "src/l4").mkdir()
+    (fake / "src/l4linux").mkdir()
+    (fiasco / "Makefile").write_text(
+        "build-directory:\n"
+        "\t@if [ \"$(FAKE_FAIL)\" = builddir ]; then echo 'fake: no build directory' >&2; exit 2; fi\n"
+        "\tmkdir -p $(B) && cp $(CURDIR)/obj.mk $(B)/Makefile\n")
+    (fiasco / "obj.mk").write_text(
+        "all:\n"
+        "\t@if [ \"$(FAKE_FAIL)\" = build ]; then echo 'fake: compile error' >&2; exit 2; fi\n"
+        "\ttouch fiasco\n"
+        "olddefconfig:\n"
+        "\t@if [ \"$(FAKE_FAIL)\" = olddefconfig ]; then echo 'fake: olddefconfig' >&2; exit 2; fi\n"
+        # What configs/l4re/fiasco.config turns off, turned on again.
+        "\t@if [ \"$(FAKE_FAIL)\" = config ]; then echo CONFIG_JDB_DISASM=y >globalconfig.out; fi\n")
+    template = fiasco / "src/templates/globalconfig.out.amd64-1"
+    # The L4 compilers, as far as this script asks them anything (their version).
+    tools = suite.work / "l4-fake-bin"
+    tools.mkdir()
+    for tool in ("gcc-11", "g++-11"):
+        (tools / tool).write_text("#!/bin/sh\necho 'fake 11.3.0'\n")
+        (tools / tool).chmod(0o755)
+
+    def run(fail, cache):
+        env = {**os.environ, "L4_SRC": str(fake), "L4LOG_L4_SNAPSHOT": str(fake / "src"),
+               "L4LOG_L4_CACHE": str(suite.work / cache), "FAKE_FAIL": fail,
+               "PATH": f"{tools}:{os.environ['PATH']}"}
+        r = subprocess.run([str(REPO / "scripts/l4"), "base"], capture_output=True, text=True, env=env)
+        complete = sorted(p.parent.name.split("-")[0] for p in (suite.work / cache).glob("*/.l4log-complete"))
+        return r, complete
+
+    cases = [("template", "the Fiasco template", False), ("builddir", "Fiasco build directory failed", True),
+             ("olddefconfig", "Fiasco olddefconfig failed", True),
+             ("config", "Fiasco's configuration lost lines", True), ("build", "Fiasco failed", True)]
+    for fail, message, with_template in cases:
+        if with_template:
+            template.write_text("CONFIG_AMD64=y\n")
+        elif template.exists():
+            template.unlink()
+        r, complete = run(fail, f"l4-cache-{fail}")
+        check(r.returncode != 0, f"{fail}: scripts/l4 base exited 0")
+        check(message in r.stderr, f"{fail}: no '{message}' in its messages:\n{r.stderr[-1500:]}")
+        check(not complete, f"{fail}: marked complete: {complete}")
+    # Fiasco builds; L4Re (an empty tree) fails: only Fiasco is complete.
+    r, complete = run("", "l4-cache-l4re")
+    check(r.returncode != 0 and "L4Re build directory failed" in r.stderr,
+          f"an empty L4Re tree: status {r.returncode}:\n{r.stderr[-1500:]}")
+    check(complete == ["fiasco"], f"with L4Re failing, marked complete: {complete}")
+
+
+def l4_compile_check(suite):
+    # The L4Re transport and C helpers against the L4Re build named by L4RE_OBJ (make test
+    # L4RE_OBJ=DIR), else the one scripts/l4 built from L4_SRC; each of its checks reports
+    # SKIP when there is no L4Re build.
+    env = dict(os.environ)
+    if not env.get("L4RE_OBJ") and env.get("L4LOG_L4_BOOT"):
+        env["L4RE_OBJ"] = (Path(env["L4LOG_L4_BOOT"]) / "l4re-obj").read_text().strip()
+        print(f"# L4RE_OBJ: {env['L4RE_OBJ']}, the L4Re of L4_SRC")
+    r = subprocess.run([str(REPO / "tests/l4/compile-check")], capture_output=True, text=True, env=env)
+    sub = r.stdout.splitlines()[2:]
+    for line in sub:
+        print(f"#   {line}")
+    check(r.returncode == 0, f"tests/l4/compile-check (status {r.returncode}):\n{r.stderr[-3000:]}")
+    results = [line for line in sub if re.match(r"(not )?ok \d", line)]
+    check(results and all(line.startswith("ok ") for line in results), "compile-check: not all ok")
+    if all("# SKIP" in line for line in results):
+        raise Skip("L4RE_OBJ not given: no L4Re build to compile against "
+                   "(make test L4RE_OBJ=DIR or L4_SRC=DIR)")
+
+
+def cases():
+    return [Case("buildroot_debian_mirror", buildroot_debian_mirror),
+            Case("escape_differential", escape_differential), Case("l4_build_failures", l4_build_failures),
+            Case("l4_compile_check", l4_compile_check)]

@@ -1,0 +1,51 @@
+"""L4Linux's own case (make test L4_SRC=DIR): the L4 system boots, l4log and a C module load
+and unload, signal frames with XSAVE state work, and L4Linux's console reaches the L4Re log.
+The end-to-end and adversarial cases run on L4Linux too (e2e.py, adversarial.py)."""
+
+import random
+import re
+import shutil
+
+from .harness import L4_BOOT_TIMEOUT, Case, Failure, check, guest, kernel_trouble
+
+
+def l4linux_boot(suite):
+    # Fiasco + L4Re + L4Linux 5.17 with Rust, built from the snapshot: /init runs and loads
+    # l4log.ko, a line written to /dev/l4log reaches the L4Re log once in one vcon write
+    # IPC, the C fixture module loads (its text runs from module memory) and unloads,
+    # signal frames with XSAVE state work, a line written to L4Linux's console ttyLv0
+    # reaches the L4Re log once, l4log unloads, and the whole kernel log is clean.
+    boot_set, module, extra = suite.built()
+    shutil.copy(boot_set / "l4log_fixture.ko", extra)
+    tokens = [f"l4linux-boot-{random.Random().getrandbits(48):012x}" for _ in range(2)]
+    cmd = (f"echo {tokens[0]} >/dev/l4log && exec 3</dev/l4log && cat /proc/self/fdinfo/3 && exec 3<&- && "
+           "insmod l4log_fixture.ko && grep -q '^l4log_fixture ' /proc/modules && rmmod l4log_fixture && "
+           "! grep -q '^l4log_fixture ' /proc/modules && "
+           f"echo {tokens[1]} >/dev/ttyLv0 && ./l4log-signals && rmmod l4log && [ ! -e /dev/l4log ]")
+    b = guest.boot_guest("l4linux", boot_set, module, "command", cmd, str(extra), quiet=True,
+                         timeout=L4_BOOT_TIMEOUT)
+    suite.boots.append(b)
+    console = b.console.read_text(errors="replace").replace("\r", "")
+    check(not b.timed_out, f"the L4 system did not finish in time; console: {b.console}")
+    check("Run /init as init process" in console, f"L4Linux did not start /init; console: {b.console}")
+    check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
+    if b.status != 0:
+        raise Failure(f"guest command exited {b.status}; console tail:\n{console[-2500:]}")
+    for token in tokens:
+        check(console.count(f"\n{token}\n") == 1, f"{token} did not reach the L4Re log once; console: {b.console}")
+    counters = dict(re.findall(r"^(l4log-host-[a-z]+):\s+(\d+)", console, re.M))
+    want = {"l4log-host-bytes": str(len(tokens[0]) + 1), "l4log-host-calls": "1", "l4log-host-errors": "0"}
+    check(counters == want, f"fdinfo counters {counters}, want {want}")
+    check("Linux version" in b.dmesg and "l4log_fixture: loaded, module text ran, counter 42" in b.dmesg
+          and "l4log_fixture: unloaded, counter 42" in b.dmesg,
+          f"the fixture module's messages are not in the kernel log; console: {b.console}")
+    signals = [line for line in console.splitlines() if line.startswith(("PASS", "FAIL"))]
+    check(signals and signals[-1].startswith("PASS"), f"l4log-signals: {signals}")
+    trouble = kernel_trouble(b.dmesg) + [line for line in console.splitlines() if "Non-resolvable" in line]
+    check(not trouble, f"{b.run_dir}: trouble in the kernel log or the L4 console:\n" + "\n".join(trouble[:40]))
+    print(f"# from QEMU's start: /init after {b.init_seconds:.1f} s, the end after {b.seconds:.1f} s "
+          f"({b.accel})")
+
+
+def cases():
+    return [Case("l4linux_boot", l4linux_boot, "l4linux")]
