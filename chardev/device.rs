@@ -48,11 +48,23 @@ pub(crate) struct Devices {
 }
 
 impl Devices {
-    /// Checks every device's mode and group, opens every host channel, then registers every
-    /// device: `specs` all, or none.
+    /// Checks every device's mode and group and that no two share a host channel, opens every
+    /// host channel, then registers every device: `specs` all, or none.
     pub(crate) fn register(specs: KVec<DeviceSpec<'_>>) -> Result<Self> {
-        for spec in &specs {
+        for (index, spec) in specs.iter().enumerate() {
             params::check_node_access(&spec.node, spec.access)?;
+            if let Some(earlier) = specs[..index]
+                .iter()
+                .find(|other| other.address == spec.address)
+            {
+                pr_err!(
+                    "/dev/{} and /dev/{} have the same host channel, {}\n",
+                    &*earlier.node,
+                    &*spec.node,
+                    spec.address
+                );
+                return Err(EINVAL);
+            }
         }
         let mut logs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for spec in &specs {

@@ -169,6 +169,10 @@ BAD_BY_TARGET = {
              ("app", "app is not an I/O port"),
              ("app=0xea:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
     "uml": [("app=99", "host file descriptor 99 cannot be written (host error 9: not open"),
+            # /dev/l4log's own descriptor: the boot loads l4log.ko with host_channel=FD.
+            ("app=$(sed 's/.*host_channel=\\([0-9]*\\).*/\\1/' /l4log-run/insmod-args) "
+             "host_channel=$(sed 's/.*host_channel=\\([0-9]*\\).*/\\1/' /l4log-run/insmod-args)",
+             "/dev/l4log and /dev/l4log-app have the same host channel"),
             ("app", "app is not a host file descriptor"),
             ("app=2:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
     "l4linux": [("nosuch", "no capability nosuch in the L4Linux task's environment"),
@@ -184,7 +188,7 @@ def channels_bad_parameters(suite):
     bad = BAD_EVERYWHERE + BAD_BY_TARGET[suite.target]
     steps = ["rmmod l4log || exit 1"]
     for i, (channels, _) in enumerate(bad):
-        steps.append(f"echo '<6>l4log-bad-{i}' >/dev/kmsg; insmod {MODULE} 'channels={channels}'; "
+        steps.append(f"echo '<6>l4log-bad-{i}' >/dev/kmsg; insmod {MODULE} channels={channels}; "
                      f"echo \"l4log-bad: {i} $? $(ls -d /dev/l4log* /sys/module/l4log 2>/dev/null | tr '\\n' ' ')\"")
     # The good load: the boot's own channels, app with mode 0660 and group 100.
     steps.append(f"insmod {MODULE} $(sed 's/channels=app\\([^,: ]*\\)/channels=app\\1:mode=0660:group=100/' "
