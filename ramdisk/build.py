@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds the l4log guest's initramfs with the kernel's usr/gen_init_cpio.
 
-The image holds busybox (static), ramdisk/init, l4log.ko, and for one boot the files under /l4log-run (mode, cmd, insmod arguments,
+The image holds busybox (static), ramdisk/init, l4log.ko (unless l4log is built into the kernel), and for one boot the files under /l4log-run (mode, cmd, insmod arguments,
 control channel) and a copy of an extra directory at /extra.
 """
 
@@ -27,8 +27,10 @@ def spec_lines(module, extra):
         f"file /bin/busybox {BUSYBOX} 0755 0 0",
         "slink /bin/sh /bin/busybox 0777 0 0",
         f"file /init {HERE / 'init'} 0755 0 0",
-        f"file /lib/modules/l4log.ko {module} 0644 0 0",
     ]
+    # None: l4log is built into the kernel.
+    if module:
+        lines.append(f"file /lib/modules/l4log.ko {module} 0644 0 0")
     if extra:
         lines += tree_lines(Path(extra), "/extra")
     return lines

@@ -118,6 +118,12 @@ def l4_boot_set():
     return Path(path)
 
 
+def l4_intree_boot_set():
+    """The boot set of L4Linux with l4log built in (CONFIG_L4LOG=y, its parameters on the kernel
+    command line): named in the l4linux boot set (scripts/l4)."""
+    return Path((l4_boot_set() / "intree").read_text().strip())
+
+
 def new_run_dir():
     runs = CACHE / "runs"
     runs.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def channel_bytes(b, name):
     return b.channel_log(name).read_bytes()
 
 
-def default_bytes(suite, b):
+def default_bytes(b):
     """/dev/l4log's bytes; on L4Linux without the named channels' lines, which the log server
     prints on the same serial console."""
     data = host_bytes(b)
@@ -84,7 +84,7 @@ def channels_byte_exact(suite):
                    {f"{name}.data": d for name, d in data.items()})
     check_bytes(channel_bytes(b, APP), escaped(controls) + data[APP], f"{APP}'s capture")
     check_bytes(channel_bytes(b, AUDIT), data[AUDIT], f"{AUDIT}'s capture")
-    check_bytes(default_bytes(suite, b), default, "/dev/l4log's capture")
+    check_bytes(default_bytes(b), default, "/dev/l4log's capture")
 
 
 def channels_concurrent_writers(suite):
@@ -95,7 +95,7 @@ def channels_concurrent_writers(suite):
               f"pids=\"$pids $!\"; " for name, ws in writers.items() for w in ws]
     b = suite.boot("pids=; " + "".join(starts) + "for p in $pids; do wait $p || exit 1; done")
     for name, ws in writers.items():
-        capture = channel_bytes(b, name) if name else default_bytes(suite, b)
+        capture = channel_bytes(b, name) if name else default_bytes(b)
         lines = capture.splitlines(keepends=True)
         what = f"/dev/l4log-{name}" if name else "/dev/l4log"
         for w in ws:
@@ -299,7 +299,7 @@ def channels_stamps(suite):
     times = [seconds for seconds, *_ in lines]
     check(times == sorted(times) and 0 < times[0] and times[-1] <= uptime + 0.01,
           f"stamp times {times} are not in order or not before the uptime {uptime}")
-    default = default_bytes(suite, b)
+    default = default_bytes(b)
     check(default == f"sh[{pids['default']}]: plain\n".encode(), f"/dev/l4log with stamp=task: {default!r}")
 
 

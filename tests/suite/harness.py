@@ -239,9 +239,12 @@ class Suite:
             self._once[key] = make()
         return self._once[key]
 
-    def boot(self, cmd, files=None, **options):
-        """Boots the guest running `cmd` in /extra (the test program plus `files`)."""
+    def boot(self, cmd, files=None, builtin=False, **options):
+        """Boots the guest running `cmd` in /extra (the test program plus `files`); `builtin`:
+        l4linux with l4log built into the kernel (no insmod)."""
         kernel_dir, module, extra = self.built()
+        if builtin:
+            kernel_dir, module = guest.l4_intree_boot_set(), None
         for name, data in (files or {}).items():
             (extra / name).write_bytes(data)
         token = f"{random.Random().getrandbits(64):016x}"

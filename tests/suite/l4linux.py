@@ -6,7 +6,8 @@ import random
 import re
 import shutil
 
-from .harness import L4_BOOT_TIMEOUT, Case, Failure, check, guest, kernel_trouble
+from .channels import default_bytes
+from .harness import L4_BOOT_TIMEOUT, Case, Failure, check, check_bytes, guest, kernel_trouble
 
 
 def l4linux_boot(suite):
@@ -47,5 +48,32 @@ def l4linux_boot(suite):
           f"({b.accel})")
 
 
+# What scripts/l4 puts on the in-tree kernel's command line (INTREE_KERNEL_ARGS).
+INTREE_PARAMETERS = {"escape": "N", "channels": "app:stamp=task,audit", "stamp": "none", "rate_limit": "0"}
+
+
+def l4linux_intree(suite):
+    """L4Linux with l4log built in (CONFIG_L4LOG=y, from the same sources through
+    drivers/misc/l4log): /dev/l4log and the named channels exist without insmod, the parameters
+    are the kernel command line's, a line and 256 KiB of every byte value (escape=0 from the
+    command line) reach the L4Re log exactly, and a line to the stamped channel app is stamped."""
+    data = random.Random(0x1e7ee).randbytes(256 << 10)
+    check(len(set(data)) == 256, "test data does not hold every byte value")
+    shows = " ".join(f"{name}=$(cat /sys/module/l4log/parameters/{name})" for name in INTREE_PARAMETERS)
+    b = suite.boot(f"[ ! -e /lib/modules/l4log.ko ] && ! grep -q '^l4log ' /proc/modules && "
+                   "ls /dev/l4log /dev/l4log-app /dev/l4log-audit >/dev/null && "
+                   f"echo \"l4log-intree: {shows}\" && "
+                   "echo 'built in' >/dev/l4log && ./l4log-test write data && "
+                   "sh -c 'echo \"l4log-pid: $$\"; echo stamped >/dev/l4log-app'",
+                   {"data": data}, builtin=True)
+    console = b.console.read_text(errors="replace")
+    shown = re.search(r"^l4log-intree: (.*)$", console, re.M)
+    want = " ".join(f"{name}={value}" for name, value in INTREE_PARAMETERS.items())
+    check(shown and shown[1].strip() == want, f"parameters {shown and shown[1]!r}, want {want!r}")
+    check_bytes(default_bytes(b), b"built in\n" + data)
+    pid = re.search(r"^l4log-pid: (\d+)", console, re.M)[1]
+    check_bytes(b.channel_log("app").read_bytes(), f"sh[{pid}]: stamped\n".encode(), "app's capture")
+
+
 def cases():
-    return [Case("l4linux_boot", l4linux_boot, "l4linux")]
+    return [Case("l4linux_boot", l4linux_boot, "l4linux"), Case("l4linux_intree", l4linux_intree, "l4linux")]
