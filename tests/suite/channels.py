@@ -30,11 +30,17 @@ def channel_bytes(b, name):
 
 def default_bytes(b):
     """/dev/l4log's bytes; on L4Linux without the named channels' lines, which the log server
-    prints on the same serial console."""
+    prints on the same serial console. What comes before a tag on a console line is
+    /dev/l4log's: the end of a line without a newline (a tail flushed at close), which the
+    channel's line then followed on the same console line."""
     data = host_bytes(b)
     if b.target != "l4linux":
         return data
-    return b"".join(line for line in data.splitlines(keepends=True) if not TAGGED.search(line))
+    out = []
+    for line in data.splitlines(keepends=True):
+        tagged = TAGGED.search(line)
+        out.append(line[:tagged.start()] if tagged else line)
+    return b"".join(out)
 
 
 def channel_data(target, seed, size):
