@@ -23,9 +23,30 @@
  *
  *   l4log-bench [--rounds N] [--min-ms MS] [--chunk BYTES]
  *               [--raw-port PORT | --raw-fd FD | --raw-dev PATH] SIZE...
+ *   l4log-bench --channels NAME,NAME... [--rounds N] [--min-ms MS] SIZE...
+ *   l4log-bench --stamps STAMPED,PLAIN [--rounds N] [--min-ms MS] SIZE...
  *   l4log-bench --memory MIB
  *
  * --kind NAME measures only that kind of text (to profile one).
+ *
+ * --channels: named channels written at once against one alone, ascii text.
+ * Each round, for each size, one writer alone on each /dev/l4log-NAME in turn,
+ * and one writer process per channel, all started together (they open their
+ * devices, then wait for one signal) and each writing for the same time.
+ * Prints the guest's CPUs online, then per channel and measurement:
+ *
+ *   cpus,N
+ *   chan,MODE,NAME,SIZE,ROUND,WRITES,NANOSECONDS,HOST_CALLS,HOST_BYTES
+ *
+ * MODE is alone or together (N writers at once, N the channels named).
+ *
+ * --stamps: a stamped channel against an unstamped one, the same ascii text,
+ * /dev/l4log-STAMPED and /dev/l4log-PLAIN, which goes first alternating by
+ * round (after a warm-up). HOST_BYTES counts the stamps:
+ *
+ *   stamp,ROLE,NAME,SIZE,ROUND,WRITES,NANOSECONDS,HOST_CALLS,HOST_BYTES
+ *
+ * ROLE is stamped or plain.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +70,11 @@ static int raw_port = -1;
 static int raw_fd = -1;
 static const char *raw_dev;
 static int only_kind = -1;
+/* --channels and --stamps: the named channels, from a comma-separated list. */
+enum { CHANNELS_MAX = 16 };
+static char *channels[CHANNELS_MAX];
+static int channel_count;
+static int stamps;
 
 #define ESCAPE_PARAM "/sys/module/l4log/parameters/escape"
 
@@ -200,15 +226,18 @@ struct result {
 	long writes, ns, calls, bytes;
 };
 
-/* Writes `size` bytes of `buf` to `path` (/dev/l4log or /dev/null) until the time is up. */
-static struct result measure_device(const char *path, const char *buf, size_t size)
+/* Whether `path` is one of l4log's devices (/dev/l4log, /dev/l4log-NAME), which count host calls. */
+static int is_l4log(const char *path)
+{
+	return !strncmp(path, "/dev/l4log", 10) && !(raw_dev && !strcmp(path, raw_dev));
+}
+
+/* Writes `size` bytes of `buf` to the open `fd` until the time is up; counts l4log's host calls. */
+static struct result measure_fd(int fd, int l4log, const char *buf, size_t size)
 {
 	struct result r = { 0, 0, -1, -1 };
 	long calls0 = 0, bytes0 = 0, start;
-	int fd = open(path, O_WRONLY), l4log = !strcmp(path, "/dev/l4log");
 
-	if (fd < 0)
-		die(path);
 	if (l4log)
 		host_counters(fd, &calls0, &bytes0);
 	start = now_ns();
@@ -222,6 +251,18 @@ static struct result measure_device(const char *path, const char *buf, size_t si
 		r.calls -= calls0;
 		r.bytes -= bytes0;
 	}
+	return r;
+}
+
+/* Writes `size` bytes of `buf` to `path` (an l4log device or /dev/null) until the time is up. */
+static struct result measure_device(const char *path, const char *buf, size_t size)
+{
+	struct result r;
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0)
+		die(path);
+	r = measure_fd(fd, is_l4log(path), buf, size);
 	close(fd);
 	return r;
 }
@@ -303,6 +344,130 @@ static void measure_all(char *text, enum kind kind, size_t size, int round)
 		report("raw-off", kind, size, round, measure_raw(text, size));
 	}
 	text[size - 1] = saved;
+}
+
+static void channel_path(char *path, size_t len, const char *name)
+{
+	snprintf(path, len, "/dev/l4log-%s", name);
+}
+
+static void report_named(const char *what, const char *mode, const char *name, size_t size, int round,
+			 struct result r)
+{
+	printf("%s,%s,%s,%zu,%d,%ld,%ld,%ld,%ld\n", what, mode, name, size, round, r.writes, r.ns, r.calls,
+	       r.bytes);
+	fflush(stdout);
+}
+
+/*
+ * One writer process per channel, all started together: each opens its device and says so,
+ * then all wait for the same signal (the end of a pipe) and write for the same time.
+ */
+static void measure_together(const char *text, size_t size, int round, int counted)
+{
+	int ready[2], go[2];
+	pid_t pids[CHANNELS_MAX];
+
+	if (pipe(ready) < 0 || pipe(go) < 0)
+		die("pipe");
+	fflush(stdout);
+	for (int i = 0; i < channel_count; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			die("fork");
+		if (pids[i] == 0) {
+			char path[64], c = 1;
+			struct result r;
+			int fd;
+
+			close(ready[0]);
+			close(go[1]);
+			channel_path(path, sizeof(path), channels[i]);
+			fd = open(path, O_WRONLY);
+			if (fd < 0)
+				die(path);
+			if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 0)
+				die("start");
+			r = measure_fd(fd, 1, text, size);
+			close(fd);
+			if (counted)
+				report_named("chan", "together", channels[i], size, round, r);
+			_exit(0);
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	for (int i = 0; i < channel_count; i++) {
+		char c;
+
+		if (read(ready[0], &c, 1) != 1)
+			die("a writer did not start");
+	}
+	close(go[1]); /* go */
+	close(ready[0]);
+	for (int i = 0; i < channel_count; i++) {
+		int status;
+
+		if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+			fprintf(stderr, "l4log-bench: the writer on %s failed\n", channels[i]);
+			exit(1);
+		}
+	}
+}
+
+/* One round of one size: each channel alone, and all together (which first alternates by round). */
+static void measure_channels(char *text, size_t size, int round)
+{
+	char saved = text[size - 1];
+
+	text[size - 1] = '\n';
+	/* A warm-up of every channel at this size, not counted (see measure_all). */
+	measure_together(text, size, round, 0);
+	for (int i = 0; i < 2; i++) {
+		if ((i + round) % 2 == 0) {
+			measure_together(text, size, round, 1);
+			continue;
+		}
+		for (int c = 0; c < channel_count; c++) {
+			int ch = (c + round) % channel_count;
+			char path[64];
+
+			channel_path(path, sizeof(path), channels[ch]);
+			report_named("chan", "alone", channels[ch], size, round, measure_device(path, text, size));
+		}
+	}
+	text[size - 1] = saved;
+}
+
+/* One round of one size: the stamped channel (channels[0]) and the plain one (channels[1]). */
+static void measure_stamps(char *text, size_t size, int round)
+{
+	char saved = text[size - 1], stamped[64], plain[64];
+
+	text[size - 1] = '\n';
+	channel_path(stamped, sizeof(stamped), channels[0]);
+	channel_path(plain, sizeof(plain), channels[1]);
+	/* A warm-up of both at this size, not counted (see measure_all). */
+	measure_device(round % 2 ? plain : stamped, text, size);
+	measure_device(round % 2 ? stamped : plain, text, size);
+	for (int i = 0; i < 2; i++) {
+		if ((i + round) % 2 == 0)
+			report_named("stamp", "stamped", channels[0], size, round, measure_device(stamped, text, size));
+		else
+			report_named("stamp", "plain", channels[1], size, round, measure_device(plain, text, size));
+	}
+	text[size - 1] = saved;
+}
+
+static void parse_channels(char *list)
+{
+	for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
+		if (channel_count == CHANNELS_MAX) {
+			fprintf(stderr, "l4log-bench: more than %d channels\n", CHANNELS_MAX);
+			exit(2);
+		}
+		channels[channel_count++] = name;
+	}
 }
 
 static long meminfo_kib(const char *key)
@@ -388,7 +553,9 @@ static void memory(size_t mib)
 static void usage(void)
 {
 	fprintf(stderr, "usage: l4log-bench [--rounds N] [--min-ms MS] [--chunk B] "
-			"[--raw-port P | --raw-fd FD | --raw-dev PATH] [--kind K] SIZE... | --memory MIB\n");
+			"[--raw-port P | --raw-fd FD | --raw-dev PATH] [--kind K] SIZE... | --memory MIB\n"
+			"       l4log-bench (--channels NAME,NAME... | --stamps STAMPED,PLAIN) [--rounds N] "
+			"[--min-ms MS] SIZE...\n");
 	exit(2);
 }
 
@@ -403,6 +570,8 @@ static void parse_options(int argc, char **argv)
 		{ "raw-dev", required_argument, NULL, 'd' },
 		{ "memory", required_argument, NULL, 'M' },
 		{ "kind", required_argument, NULL, 'k' },
+		{ "channels", required_argument, NULL, 'C' },
+		{ "stamps", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	int opt;
@@ -422,12 +591,15 @@ static void parse_options(int argc, char **argv)
 			if (only_kind < 0)
 				usage();
 			break;
+		case 'C': parse_channels(optarg); break;
+		case 'S': parse_channels(optarg); stamps = 1; break;
 		case 'M': memory(strtoul(optarg, NULL, 0)); exit(0);
 		default: usage();
 		}
 	}
 	if (chunk == 0 || rounds < 1 || optind >= argc ||
-	    (raw_port >= 0) + (raw_fd >= 0) + !!raw_dev > 1)
+	    (raw_port >= 0) + (raw_fd >= 0) + !!raw_dev > 1 ||
+	    (stamps && channel_count != 2) || (channel_count && (raw_port >= 0 || raw_fd >= 0 || raw_dev)))
 		usage();
 }
 
@@ -456,6 +628,20 @@ int main(int argc, char **argv)
 			max = strtoul(argv[i], NULL, 0);
 	for (int kind = 0; kind < KINDS; kind++)
 		texts[kind] = make_text(kind, max, argv + optind, argc - optind);
+	if (channel_count) {
+		if (!stamps)
+			printf("cpus,%ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+		for (int round = 0; round < rounds; round++)
+			for (int i = optind; i < argc; i++) {
+				size_t size = strtoul(argv[i], NULL, 0);
+
+				if (stamps)
+					measure_stamps(texts[ASCII], size, round);
+				else
+					measure_channels(texts[ASCII], size, round);
+			}
+		return 0;
+	}
 	for (int round = 0; round < rounds; round++)
 		for (int i = optind; i < argc; i++)
 			for (int kind = 0; kind < KINDS; kind++)

@@ -22,9 +22,18 @@ host gets for it (the escaped bytes, with escaping on). On uml a write to
 floor is its time alone. l4log/floor is the floor's time over l4log's, per
 round; 1.0 means l4log costs nothing beyond it.
 
+The same boot measures the named channels (ascii text, escaping on): each of
+N channels written at once by a process of its own against the same writer
+alone on that channel (`together/alone`; with fewer CPUs than writers, a
+channel's fair share of its speed alone is min(N, CPUs)/N), and a channel
+whose lines are stamped (stamp=task+time) against an unstamped one, per input
+byte and per byte the host received (stamps add bytes). The boot's channels
+are BENCH_CHANNELS (qemu, uml); on l4linux, the two of its configuration.
+
 Prints a table and the targets, each MET or NOT MET with its figures (and,
-where missed, the cost per host call that bounds it); writes results.csv and
-throughput.svg, and prints their paths.
+where missed, the cost per host call that bounds it), then the channels'
+table and theirs; writes results.csv, channels.csv and throughput.svg, and
+prints their paths.
 """
 
 import csv
@@ -70,6 +79,16 @@ ESCAPE_TARGET_SIZES = [4096, 65536, 1 << 20]
 ESCAPE_TARGET_KINDS = ["ascii", "utf8"]
 # l4log against the floor: every target, at these sizes and above.
 FLOOR_TARGET_MIN_SIZE = 4096
+# The named channels of the bench boot on qemu and uml: name -> the qemu target's debug console
+# port. TOGETHER are written at once against each alone; STAMPED (stamped with STAMP_KIND) is
+# measured against PLAIN. L4Linux has the two log capabilities of configs/l4re/l4log.cfg only.
+BENCH_CHANNELS = {"app": 0xEA, "audit": 0xEB, "bulk": 0xEC, "trace": 0xEE, "stamped": 0xEF}
+STAMP_KIND = "task+time"
+TOGETHER = {"qemu": ["app", "audit", "bulk", "trace"], "uml": ["app", "audit", "bulk", "trace"],
+            "l4linux": ["app", "audit"]}
+STAMPS = {"qemu": ("stamped", "app"), "uml": ("stamped", "app")}
+CHANNEL_SIZES = [4096, 65536]
+CHANNEL_MIN_MS = 200
 
 
 def log(msg):
@@ -82,17 +101,22 @@ def compile_bench(out):
 
 
 def parse(lines):
-    """The guest program's output: bench,... lines as row dicts, mem,... lines as a dict."""
-    rows, mem = [], {}
+    """The guest program's output: bench,... lines as row dicts, mem,... and cpus,... lines as a
+    dict, chan,... and stamp,... lines as row dicts (`what`: chan or stamp)."""
+    rows, mem, named = [], {}, []
     for line in lines:
         fields = line.strip().split(",")
         if fields[0] == "bench" and len(fields) == 9:
             path, kind, (size, rnd, writes, ns, calls, nbytes) = fields[1], fields[2], map(int, fields[3:])
             rows.append({"path": path, "kind": kind, "size": size, "round": rnd, "writes": writes, "ns": ns,
                          "host_calls": calls, "host_bytes": nbytes})
-        elif fields[0] == "mem" and len(fields) == 3:
-            mem[fields[1]] = int(fields[2])
-    return rows, mem
+        elif fields[0] in ("chan", "stamp") and len(fields) == 9:
+            mode, name, (size, rnd, writes, ns, calls, nbytes) = fields[1], fields[2], map(int, fields[3:])
+            named.append({"what": fields[0], "mode": mode, "channel": name, "size": size, "round": rnd,
+                          "writes": writes, "ns": ns, "host_calls": calls, "host_bytes": nbytes})
+        elif fields[0] in ("mem", "cpus") and len(fields) in (2, 3):
+            mem[fields[0] if fields[0] == "cpus" else fields[1]] = int(fields[-1])
+    return rows, mem, named
 
 
 def build_rawhost(kernel_dir):
@@ -116,8 +140,18 @@ def boot_bench(target, work, tool):
            "uml": "--raw-dev /dev/l4log-raw",
            "l4linux": f"--raw-fd 5 --chunk {CHUNK[target]}"}[target]
     sizes = " ".join(str(s) for s in SIZES[target])
+    channel_sizes = " ".join(str(s) for s in CHANNEL_SIZES)
     cmd = (f"./l4log-bench --rounds {ROUNDS} --min-ms {MIN_MS} {raw} {sizes} && "
-           f"./l4log-bench --memory {BIG_WRITE_MIB[target]}")
+           f"./l4log-bench --memory {BIG_WRITE_MIB[target]} && "
+           f"./l4log-bench --channels {','.join(TOGETHER[target])} --rounds {ROUNDS} "
+           f"--min-ms {CHANNEL_MIN_MS} {channel_sizes}")
+    if target in STAMPS:
+        cmd += (f" && ./l4log-bench --stamps {','.join(STAMPS[target])} --rounds {ROUNDS} "
+                f"--min-ms {CHANNEL_MIN_MS} {channel_sizes}")
+    channels = {}
+    if target != "l4linux":
+        channels = {"channel_ports": BENCH_CHANNELS,
+                    "channel_keys": {STAMPS[target][0]: f"stamp={STAMP_KIND}"}}
     if target == "uml":
         # The raw channel writes to l4log's host descriptor: the host_channel l4log.ko was
         # loaded with (ramdisk/init's insmod arguments).
@@ -132,7 +166,7 @@ def boot_bench(target, work, tool):
                f"cat /tmp/bench.out; exit $status")
     log(f"{target}: booting the benchmark (a few minutes)")
     boot = guest.boot_guest(target, kernel_dir, module, "command", cmd, str(extra), quiet=True,
-                            timeout=3600)
+                            timeout=3600, **channels)
     if boot.status != 0:
         tail = boot.console.read_text(errors="replace")[-2000:]
         raise SystemExit(f"bench: {target}: the guest benchmark failed (status {boot.status}):\n{tail}")
@@ -288,6 +322,128 @@ def mark(met, what, figure):
     print(f"  [{'MET' if met else 'NOT MET'}] {what}: {figure}")
 
 
+def speeds(named, what, mode, channel, size, key="size"):
+    """Bytes per nanosecond (GB/s; x1000: MB/s) of each round, by round: input bytes
+    (key="size") or the bytes the host received (key="host_bytes")."""
+    return {r["round"]: (r["writes"] * r["size"] if key == "size" else r["host_bytes"]) / r["ns"]
+            for r in named if r["what"] == what and r["mode"] == mode and r["channel"] == channel
+            and r["size"] == size}
+
+
+def ratio(a, b):
+    """Median over rounds of a / b, each pair from the same round (speeds: a's against b's)."""
+    values = [a[k] / b[k] for k in a if k in b and b[k]]
+    return statistics.median(values) if values else None
+
+
+def median_mbps(per_round):
+    return statistics.median(per_round.values()) * 1000 if per_round else None
+
+
+def summarize_channels(target, named, cpus):
+    """One dict per size and channel written at once: its speed alone and together (MB/s,
+    medians), together/alone (same rounds), and the fair share min(N, CPUs)/N."""
+    n = len(TOGETHER[target])
+    share = min(n, cpus) / n
+    out = []
+    for size in CHANNEL_SIZES:
+        for name in TOGETHER[target]:
+            alone = speeds(named, "chan", "alone", name, size)
+            together = speeds(named, "chan", "together", name, size)
+            calls = [r["host_calls"] / r["writes"] for r in named if r["what"] == "chan"
+                     and r["channel"] == name and r["size"] == size]
+            out.append({"target": target, "size": size, "channel": name, "n": n, "cpus": cpus,
+                        "share": share, "alone_mbps": median_mbps(alone),
+                        "together_mbps": median_mbps(together), "ratio": ratio(together, alone),
+                        "calls": max(calls) if calls else None})
+    return out
+
+
+def summarize_stamps(target, named):
+    """One dict per size: the stamped channel against the plain one, per input byte and per host
+    byte (same rounds), with host bytes and host calls per write."""
+    if target not in STAMPS:
+        return []
+    stamped, plain = STAMPS[target]
+    out = []
+    for size in CHANNEL_SIZES:
+        s = {"target": target, "size": size}
+        for role, name in (("stamped", stamped), ("plain", plain)):
+            runs = [r for r in named if r["what"] == "stamp" and r["mode"] == role and r["size"] == size]
+            s[f"{role}_in"] = speeds(named, "stamp", role, name, size)
+            s[f"{role}_host"] = speeds(named, "stamp", role, name, size, "host_bytes")
+            s[f"{role}_mbps"] = median_mbps(s[f"{role}_in"])
+            s[f"{role}_host_mbps"] = median_mbps(s[f"{role}_host"])
+            s[f"{role}_bytes"] = statistics.median(r["host_bytes"] / r["writes"] for r in runs) if runs else None
+            s[f"{role}_calls"] = statistics.median(r["host_calls"] / r["writes"] for r in runs) if runs else None
+        s["per_input"] = ratio(s["stamped_in"], s["plain_in"])
+        s["per_host"] = ratio(s["stamped_host"], s["plain_host"])
+        out.append(s)
+    return out
+
+
+def print_channel_tables(channel_sums, stamp_sums):
+    print("\nnamed channels, ascii text, escaping on: each written alone, and N at once by a process each "
+          f"(share: min(N, CPUs)/N)")
+    head = (f"{'target':7} {'size':>6} {'channel':8} {'N':>2} {'CPUs':>4} {'alone MB/s':>10} "
+            f"{'together MB/s':>13} {'together/alone':>14} {'share':>6} {'calls/write':>11}")
+    print(head)
+    print("-" * len(head))
+    for c in channel_sums:
+        print(f"{c['target']:7} {c['size']:>6} {c['channel']:8} {c['n']:>2} {c['cpus']:>4} "
+              f"{fmt(c['alone_mbps'], '.2f'):>10} {fmt(c['together_mbps'], '.2f'):>13} {fmt(c['ratio']):>14} "
+              f"{c['share']:>6.3f} {fmt(c['calls'], '.2f'):>11}")
+    if not stamp_sums:
+        return
+    print(f"\nstamped channel (stamp={STAMP_KIND}) against an unstamped one, ascii text, escaping on "
+          f"(host MB/s: bytes the host received, stamps included)")
+    head = (f"{'target':7} {'size':>6} {'plain MB/s':>10} {'stamped MB/s':>12} {'per input':>9} "
+            f"{'plain host MB/s':>15} {'stamped host MB/s':>17} {'per host B':>10} {'host B/write':>14} "
+            f"{'calls/write':>11}")
+    print(head)
+    print("-" * len(head))
+    for s in stamp_sums:
+        print(f"{s['target']:7} {s['size']:>6} {fmt(s['plain_mbps'], '.2f'):>10} {fmt(s['stamped_mbps'], '.2f'):>12} "
+              f"{fmt(s['per_input']):>9} {fmt(s['plain_host_mbps'], '.2f'):>15} "
+              f"{fmt(s['stamped_host_mbps'], '.2f'):>17} {fmt(s['per_host']):>10} "
+              f"{fmt(s['plain_bytes'], '.0f'):>6} / {fmt(s['stamped_bytes'], '.0f'):>6} "
+              f"{fmt(s['plain_calls'], '.1f'):>5} / {fmt(s['stamped_calls'], '.1f')}")
+
+
+def check_channel_targets(channel_sums, stamp_sums):
+    print(f"\nchannel targets (ratios: medians of same-round pairs; met at >= {TARGET_RATIO}x):")
+    for target in TARGETS:
+        mine = [c for c in channel_sums if c["target"] == target]
+        if not mine:
+            continue
+        share, n, cpus = mine[0]["share"], mine[0]["n"], mine[0]["cpus"]
+        met = all(c["ratio"] is not None and c["ratio"] >= TARGET_RATIO * share for c in mine)
+        figures = "; ".join(f"{size} B: " + " / ".join(f"{fmt(c['ratio'])}" for c in mine if c["size"] == size)
+                            for size in CHANNEL_SIZES)
+        mark(met, f"{target}: each of {n} channels written at once >= {TARGET_RATIO}x its fair share "
+             f"min({n}, {cpus} CPUs)/{n} = {share:.3f} of its speed alone, i.e. together/alone >= "
+             f"{TARGET_RATIO * share:.3f} ({', '.join(TOGETHER[target])})", figures)
+        for size in CHANNEL_SIZES:
+            rows = [c for c in mine if c["size"] == size and c["alone_mbps"] and c["together_mbps"]]
+            if rows:
+                total = sum(c["together_mbps"] for c in rows)
+                alone = statistics.mean(c["alone_mbps"] for c in rows)
+                print(f"      {size} B: all {n} together {total:.2f} MB/s against {alone:.2f} MB/s for one "
+                      f"alone ({total / alone:.3f}x)")
+        stamps = [s for s in stamp_sums if s["target"] == target]
+        if stamps:
+            met = all(s["per_host"] is not None and s["per_host"] >= TARGET_RATIO for s in stamps)
+            mark(met, f"{target}: stamped channel (stamp={STAMP_KIND}) >= {TARGET_RATIO}x the unstamped one, "
+                 f"per host byte",
+                 ", ".join(f"{s['size']} B: {fmt(s['per_host'])} (per input byte {fmt(s['per_input'])})"
+                           for s in stamps))
+            if not met:
+                for s in stamps:
+                    print(f"      {s['size']} B: the stamped channel sends {fmt(s['stamped_bytes'], '.0f')} host "
+                          f"bytes in {fmt(s['stamped_calls'], '.1f')} host calls per write, the plain one "
+                          f"{fmt(s['plain_bytes'], '.0f')} in {fmt(s['plain_calls'], '.1f')}")
+
+
 def svg_plot(summaries, out):
     """Throughput of ascii text against write size (log-log): l4log escaping on and off,
     /dev/null and the floor (escaping off), one line each per target."""
@@ -352,9 +508,9 @@ def main():
     work = guest.new_run_dir()
     tool = work / "l4log-bench"
     compile_bench(tool)
-    all_rows, summaries, memory = [], [], {}
+    all_rows, summaries, memory, all_named, channel_sums, stamp_sums = [], [], {}, [], [], []
     for target in TARGETS:
-        rows, mem, received = boot_bench(target, work, tool)
+        rows, mem, named, received = boot_bench(target, work, tool)
         written = sum(r["writes"] * r["size"] for r in rows if r["path"] in ("on", "off"))
         log(f"{target}: l4log wrote {written} bytes in the rounds; the host log received {received} in all")
         if received < written:
@@ -364,16 +520,28 @@ def main():
         check_texts(target, mine)
         summaries += mine
         memory[target] = mem
+        all_named += [dict(r, target=target) for r in named]
+        channel_sums += summarize_channels(target, named, mem.get("cpus", 1))
+        stamp_sums += summarize_stamps(target, named)
     print_table(summaries)
     check_targets(summaries, memory)
+    print_channel_tables(channel_sums, stamp_sums)
+    check_channel_targets(channel_sums, stamp_sums)
     csv_path, svg_path = work / "results.csv", work / "throughput.svg"
+    channels_csv = work / "channels.csv"
+    with open(channels_csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["target", "what", "mode", "channel", "size", "round", "writes",
+                                               "ns", "host_calls", "host_bytes"])
+        writer.writeheader()
+        writer.writerows(all_named)
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["target", "path", "kind", "size", "round", "writes", "ns",
                                                "host_calls", "host_bytes"])
         writer.writeheader()
         writer.writerows(all_rows)
     svg_plot(summaries, svg_path)
-    print(f"\ncsv: {guest.host_path(csv_path)}\nplot: {guest.host_path(svg_path)}")
+    print(f"\ncsv: {guest.host_path(csv_path)}\nchannels csv: {guest.host_path(channels_csv)}\n"
+          f"plot: {guest.host_path(svg_path)}")
 
 
 if __name__ == "__main__":

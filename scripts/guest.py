@@ -92,7 +92,11 @@ class Boot:
     cpus: int = 1                      # qemu: 2 for an SMP kernel
     insmod_extra: str = ""             # more l4log.ko parameters, name=value ...
     kernel_args: str = ""              # qemu, uml: more kernel command line arguments
-    channels: bool = True              # load l4log.ko with the named channels of CHANNELS
+    channels: bool = True              # load l4log.ko with the named channels of channel_ports
+    # The named channels this boot offers (name -> the qemu target's debug console port), and
+    # keys a channel's specification adds (name -> "stamp=task", ...): CHANNELS by default.
+    channel_ports: dict = field(default_factory=lambda: dict(CHANNELS))
+    channel_keys: dict = field(default_factory=dict)
 
     @property
     def host_log(self):
@@ -215,7 +219,7 @@ def qemu_args(boot, image, initramfs, interactive, display):
         "-chardev", f"file,id=control,path={run_dir / 'control'}", "-serial", "chardev:control",
         "-chardev", f"file,id=hostlog,path={run_dir / 'host-log.fifo'}",
         "-device", "isa-debugcon,iobase=0xe9,chardev=hostlog",
-        *[arg for name, port in CHANNELS.items() for arg in (
+        *[arg for name, port in boot.channel_ports.items() for arg in (
             "-chardev", f"file,id=channel-{name},path={run_dir / f'host-log-{name}.fifo'}",
             "-device", f"isa-debugcon,iobase={port:#x},chardev=channel-{name}")],
     ], {}
@@ -234,7 +238,7 @@ def uml_args(boot, image, initramfs, interactive, display):
     fds["hostlog"] = os.open(run_dir / "host-log.fifo", os.O_WRONLY)
     if boot.nonblocking_host_log:
         os.set_blocking(fds["hostlog"], False)
-    for name in CHANNELS:
+    for name in boot.channel_ports:
         fds[f"channel-{name}"] = os.open(run_dir / f"host-log-{name}.fifo", os.O_WRONLY)
     console_out = fds.get("console", 1)
     console_in = "fd:0" if interactive else "null"
@@ -316,15 +320,16 @@ LAUNCHERS = {"qemu": qemu_args, "uml": uml_args, "l4linux": l4linux_args}
 def channel_addresses(boot, fds):
     """The named channels' addresses, as l4log.ko's `channels` parameter gives them."""
     if boot.target == "qemu":
-        return {name: f"{port:#x}" for name, port in CHANNELS.items()}
+        return {name: f"{port:#x}" for name, port in boot.channel_ports.items()}
     if boot.target == "uml":
-        return {name: str(fds[f"channel-{name}"]) for name in CHANNELS}
-    return {name: "" for name in CHANNELS}  # l4linux: the capability of the channel's name
+        return {name: str(fds[f"channel-{name}"]) for name in boot.channel_ports}
+    return {name: "" for name in boot.channel_ports}  # l4linux: the capability of the channel's name
 
 
 def insmod_args(boot, fds):
     channel = f"host_channel={fds['hostlog']}" if boot.target == "uml" else ""
-    named = ",".join(f"{name}={address}" if address else name
+    named = ",".join((f"{name}={address}" if address else name)
+                     + (f":{boot.channel_keys[name]}" if boot.channel_keys.get(name) else "")
                      for name, address in channel_addresses(boot, fds).items())
     channels = f"channels={named}" if boot.channels else ""
     return " ".join(arg for arg in (channel, channels, boot.insmod_extra) if arg)
@@ -444,20 +449,27 @@ class L4ConsoleWatcher(threading.Thread):
 
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
-               nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args="", channels=True):
+               nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args="", channels=True,
+               channel_ports=None, channel_keys=None):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
     l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
     that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
     the caller keeps and closes them. `kernel_args`: qemu, uml: more arguments for the guest
-    kernel's command line. `channels`: load l4log.ko with the named channels (CHANNELS)."""
+    kernel's command line. `channels`: load l4log.ko with the named channels. `channel_ports`:
+    qemu, uml: other named channels than CHANNELS (name -> the qemu target's debug console
+    port); `channel_keys`: keys added to a channel's specification (name -> "stamp=task")."""
     if host_fds and target != "uml":
         raise ValueError("host descriptors are for the uml target")
     if kernel_args and target == "l4linux":
         raise ValueError("kernel arguments are for the qemu and uml targets")
+    if channel_ports is not None and target == "l4linux":
+        raise ValueError("other named channels are for the qemu and uml targets")
     kernel_dir = Path(kernel_dir)
     l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
-                kernel_args=kernel_args, cpus=1 if l4 else kernel_cpus(kernel_dir), channels=channels)
+                kernel_args=kernel_args, cpus=1 if l4 else kernel_cpus(kernel_dir), channels=channels,
+                channel_ports=dict(CHANNELS if channel_ports is None else channel_ports),
+                channel_keys=dict(channel_keys or {}))
     if l4:
         image, gen_init_cpio = kernel_dir, kernel_dir / "gen_init_cpio"
         initramfs, control = boot.run_dir / "l4log-initramfs.cpio", "console"
@@ -473,7 +485,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     else:
         os.mkfifo(boot.run_dir / "host-log.fifo")
         reader = HostLogReader(boot.run_dir / "host-log.fifo", boot.host_log, display or interactive)
-        for name in CHANNELS:
+        for name in boot.channel_ports:
             os.mkfifo(boot.run_dir / f"host-log-{name}.fifo")
             channel_readers.append(HostLogReader(boot.run_dir / f"host-log-{name}.fifo", boot.channel_log(name),
                                                  display or interactive, name))
@@ -596,7 +608,7 @@ def cmd_run(args):
                       interactive=args.interactive and args.cmd is None, timeout=args.timeout)
     status = report(boot)
     if boot.channels:
-        for name in CHANNELS:
+        for name in boot.channel_ports:
             write_stdout(f"host-log[{name}]: {host_path(boot.channel_log(name))}\n")
     write_stdout(f"host-log: {host_path(boot.host_log)}\n")
     return status
