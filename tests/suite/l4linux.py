@@ -2,9 +2,12 @@
 and unload, signal frames with XSAVE state work, and L4Linux's console reaches the L4Re log.
 The end-to-end and adversarial cases run on L4Linux too (e2e.py, adversarial.py)."""
 
+import os
 import random
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 from .channels import default_bytes
 from .harness import L4_BOOT_TIMEOUT, Case, Failure, check, check_bytes, guest, kernel_trouble
@@ -90,6 +93,37 @@ def l4linux_arch_contracts(suite):
           f"set_memory_ro/_rw from two threads: {race}")
 
 
+def l4linux_kunit_config(suite):
+    """RUST and KUNIT coexist on the patched L4Linux (l4linux-patches/0012): every module that
+    rust/kernel/lib.rs declares, under any cfg, has its file in the tree (kernel::kunit, which
+    needs kunit_get_current_test(), is left out rather than declared without its file, which
+    failed the build with KUNIT=y), and with KUNIT=y, L4LOG=m and L4LOG_KUNIT_TEST=y asked for,
+    olddefconfig keeps RUST and KUNIT and drops L4LOG_KUNIT_TEST (Kconfig: depends on !L4)."""
+    boot_set, _, _ = suite.built()
+    obj = Path((boot_set / "l4linux-obj").read_text().strip())
+    src = obj.parent / "src"
+    kernel = src / "rust/kernel"
+    mods = re.findall(r"^\s*(?:pub(?:\([a-z]+\))? )?mod ([a-z_0-9]+);", (kernel / "lib.rs").read_text(), re.M)
+    missing = [m for m in mods if not (kernel / f"{m}.rs").exists() and not (kernel / m / "mod.rs").exists()]
+    print(f"# rust/kernel/lib.rs declares {len(mods)} modules")
+    check(not missing, f"rust/kernel/lib.rs declares modules without their files: {missing}")
+    scratch = suite.work / "l4linux-kunit-config"
+    scratch.mkdir(exist_ok=True)
+    shutil.copy(obj / ".config", scratch / ".config")
+    fragment = scratch / "kunit.config"
+    fragment.write_text("CONFIG_KUNIT=y\nCONFIG_L4LOG=m\nCONFIG_L4LOG_KUNIT_TEST=y\n")
+    env = {**os.environ, "ARCH": "l4", "CC": "gcc-12"}
+    for cmd in ([str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(scratch), str(scratch / ".config"),
+                 str(fragment)],
+                ["make", "-s", "-C", str(src), f"O={scratch}", "ARCH=l4", "CC=gcc-12", "HOSTCC=gcc", "olddefconfig"]):
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        check(r.returncode == 0, f"{cmd[0]}: status {r.returncode}:\n{r.stderr[-2000:]}")
+    config = (scratch / ".config").read_text()
+    got = {name: bool(re.search(rf"^CONFIG_{name}=[ym]$", config, re.M)) for name in ("RUST", "KUNIT", "L4LOG_KUNIT_TEST")}
+    print(f"# with KUNIT=y, L4LOG=m and L4LOG_KUNIT_TEST=y asked for: {got}")
+    check(got == {"RUST": True, "KUNIT": True, "L4LOG_KUNIT_TEST": False}, f"configuration: {got}")
+
+
 # A QEMU CPU without XSAVE (and so without AVX): signal frames in the 512-byte FXSAVE format.
 NOXSAVE_CPU = "max,la57=off,xsave=off"
 
@@ -148,4 +182,5 @@ def cases():
     return [Case("l4linux_boot", l4linux_boot, "l4linux"),
             Case("l4linux_arch_contracts", l4linux_arch_contracts, "l4linux"),
             Case("l4linux_signals_noxsave", l4linux_signals_noxsave, "l4linux"),
+            Case("l4linux_kunit_config", l4linux_kunit_config, "l4linux"),
             Case("l4linux_intree", l4linux_intree, "l4linux")]
