@@ -97,6 +97,7 @@ class Boot:
     # keys a channel's specification adds (name -> "stamp=task", ...): CHANNELS by default.
     channel_ports: dict = field(default_factory=lambda: dict(CHANNELS))
     channel_keys: dict = field(default_factory=dict)
+    cpu_model: str = ""                # qemu, l4linux: QEMU's -cpu instead of the default
 
     @property
     def host_log(self):
@@ -253,6 +254,8 @@ def uml_args(boot, image, initramfs, interactive, display):
 def qemu_accel_args(boot):
     # la57=off: with 5-level paging, KASAN kernels under TCG sometimes report a wild access in
     # an interrupt taken during early boot (identify_cpu), before anything of l4log runs.
+    if boot.cpu_model:
+        return ["-accel", boot.accel or "tcg", "-cpu", boot.cpu_model]
     return ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max,la57=off"]
 
 
@@ -450,14 +453,15 @@ class L4ConsoleWatcher(threading.Thread):
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
                nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args="", channels=True,
-               channel_ports=None, channel_keys=None):
+               channel_ports=None, channel_keys=None, cpu_model=""):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
     l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
     that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
     the caller keeps and closes them. `kernel_args`: qemu, uml: more arguments for the guest
     kernel's command line. `channels`: load l4log.ko with the named channels. `channel_ports`:
     qemu, uml: other named channels than CHANNELS (name -> the qemu target's debug console
-    port); `channel_keys`: keys added to a channel's specification (name -> "stamp=task")."""
+    port); `channel_keys`: keys added to a channel's specification (name -> "stamp=task").
+    `cpu_model`: qemu, l4linux: QEMU's -cpu (e.g. a CPU without XSAVE), else the default."""
     if host_fds and target != "uml":
         raise ValueError("host descriptors are for the uml target")
     if kernel_args and target == "l4linux":
@@ -469,7 +473,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
                 kernel_args=kernel_args, cpus=1 if l4 else kernel_cpus(kernel_dir), channels=channels,
                 channel_ports=dict(CHANNELS if channel_ports is None else channel_ports),
-                channel_keys=dict(channel_keys or {}))
+                channel_keys=dict(channel_keys or {}), cpu_model=cpu_model)
     if l4:
         image, gen_init_cpio = kernel_dir, kernel_dir / "gen_init_cpio"
         initramfs, control = boot.run_dir / "l4log-initramfs.cpio", "console"

@@ -40,6 +40,7 @@
 #define FCW_DEFAULT		0x037fU
 
 static int have_avx;
+static int os_xsave;	/* XSAVE enabled by the OS: XSAVE-format frames */
 static unsigned int ymm_off;	/* offset of YMM_Hi128 in the XSAVE area */
 static int verbose;
 
@@ -159,7 +160,12 @@ static void usr1_handler(int sig, siginfo_t *si, void *ctx)
 
 	memcpy(&magic1, fx + 464, 4);
 	memcpy(&xstate_size, fx + 464 + 16, 4);
-	if (magic1 == FP_XSTATE_MAGIC1) {
+	/*
+	 * Linux writes the software-reserved bytes (FP_XSTATE_MAGIC1 and the
+	 * sizes) into FXSAVE frames too; only with XSAVE is the frame an
+	 * XSAVE area ending in FP_XSTATE_MAGIC2.
+	 */
+	if (magic1 == FP_XSTATE_MAGIC1 && os_xsave) {
 		h_xsave_frames++;
 		memcpy(&magic2, fx + xstate_size, 4);
 		if (magic2 != FP_XSTATE_MAGIC2)
@@ -386,6 +392,7 @@ int main(int argc, char **argv __attribute__((unused)))
 	setvbuf(stdout, NULL, _IONBF, 0);
 
 	__cpuid(1, a, b, c, d);
+	os_xsave = !!(c & (1U << 27));			/* OSXSAVE */
 	if ((c & (1U << 27)) && (c & (1U << 28))) {	/* OSXSAVE, AVX */
 		uint32_t lo, hi;
 

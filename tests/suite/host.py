@@ -159,8 +159,68 @@ def l4_compile_check(suite):
         raise Skip("L4RE_OBJ not given: no L4Re build to compile against "
                    "(make test L4RE_OBJ=DIR or L4_SRC=DIR)")
 
+# checkpatch reports in l4linux-patches/ that are upstream's code, not the project's: 0008 copies
+# Linux 7.2's WARN assembly (arch/x86/include/asm/bug.h), 0009 its %pA (lib/vsprintf.c), and 7.2's
+# own files draw the same reports. Anything else is the project's and must be clean.
+CHECKPATCH_UPSTREAM = {"0008": {"AVOID_BUG", "MACRO_ARG_UNUSED", "VOLATILE", "FUNCTION_ARGUMENTS"},
+                       "0009": {"VSPRINTF_POINTER_EXTENSION"}}
+
+
+def l4_patches(suite):
+    """l4linux-patches/ as a kernel maintainer would take it: one author identity, the same in
+    every From: and Signed-off-by: and none of the placeholders the series once had, numbered
+    subjects "[PATCH NN/TOTAL] prefix: summary" of at most 75 characters, and checkpatch.pl of
+    Linux 7.2 (the sid root's linux-source-7.2) and of L4Linux 5.17 (L4_SRC's, when given) with
+    no report on the project's own code (CHECKPATCH_UPSTREAM)."""
+    patches = sorted((REPO / "l4linux-patches").glob("0*.patch"))
+    check(patches, "no patches in l4linux-patches/")
+    authors, problems = set(), []
+    for number, patch in enumerate(patches, 1):
+        text = patch.read_text()
+        head = text.split("\n---\n", 1)[0]
+        author = re.search(r"^From: (.+(?:\n .+)*)$", head, re.M)
+        author = " ".join(author[1].split()) if author else ""
+        authors.add(author)
+        subject = re.search(r"^Subject: (.+(?:\n .+)*)$", head, re.M)
+        subject = " ".join(subject[1].split()) if subject else ""
+        m = re.fullmatch(r"\[PATCH (\d+)/(\d+)\] ([a-z0-9_/.-]+(?:: [a-z0-9_/.-]+)*): (\S.*[^.])", subject)
+        if not m or int(m[1]) != number or int(m[2]) != len(patches) or len(subject.split("] ", 1)[1]) > 75:
+            problems.append(f"{patch.name}: subject {subject!r}")
+        if not patch.name.startswith(f"{number:04d}-"):
+            problems.append(f"{patch.name}: not patch {number}")
+        signoffs = re.findall(r"^Signed-off-by: (.+)$", head, re.M)
+        if signoffs != [author]:
+            problems.append(f"{patch.name}: Signed-off-by {signoffs}, author {author!r}")
+    check(len(authors) == 1, f"more than one author identity: {sorted(authors)}")
+    author = authors.pop()
+    check(re.fullmatch(r"[^<>@]+ <[^<>@\s]+@[^<>@\s]+\.[a-z]+>", author) and "localhost" not in author
+          and "l4log developers" not in author, f"not a real identity: {author!r}")
+    print(f"# {len(patches)} patches, author and Signed-off-by: {author}")
+    checkpatches = [("7.2", Path(subprocess.run([str(REPO / "scripts/linux-source")], capture_output=True,
+                                                text=True, check=True).stdout.strip()) / "scripts/checkpatch.pl")]
+    if os.environ.get("L4_SRC"):
+        checkpatches.append(("5.17", Path(os.environ["L4_SRC"]) / "src/l4linux/scripts/checkpatch.pl"))
+    else:
+        print("# no L4_SRC: L4Linux 5.17's checkpatch.pl not run")
+    for version, script in checkpatches:
+        upstream = 0
+        for patch in patches:
+            r = subprocess.run(["perl", str(script), "--no-tree", "--terse", "--show-types", str(patch)],
+                               capture_output=True, text=True)
+            for line in r.stdout.splitlines():
+                kind = re.search(r": (?:ERROR|WARNING|CHECK):([A-Z0-9_]+):", line)
+                if not kind:
+                    continue
+                if kind[1] in CHECKPATCH_UPSTREAM.get(patch.name[:4], ()):
+                    upstream += 1
+                else:
+                    problems.append(f"checkpatch {version}: {line}")
+        print(f"# checkpatch.pl of {version}: {upstream} reports on upstream code (0008, 0009), "
+              f"{sum(p.startswith(f'checkpatch {version}') for p in problems)} on the project's")
+    check(not problems, "\n".join(problems[:40]))
+
 
 def cases():
     return [Case("buildroot_debian_mirror", buildroot_debian_mirror),
             Case("escape_differential", escape_differential), Case("l4_build_failures", l4_build_failures),
-            Case("l4_compile_check", l4_compile_check)]
+            Case("l4_compile_check", l4_compile_check), Case("l4_patches", l4_patches)]

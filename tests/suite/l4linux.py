@@ -2,9 +2,12 @@
 and unload, signal frames with XSAVE state work, and L4Linux's console reaches the L4Re log.
 The end-to-end and adversarial cases run on L4Linux too (e2e.py, adversarial.py)."""
 
+import os
 import random
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 from .channels import default_bytes
 from .harness import L4_BOOT_TIMEOUT, Case, Failure, check, check_bytes, guest, kernel_trouble
@@ -48,6 +51,106 @@ def l4linux_boot(suite):
           f"({b.accel})")
 
 
+FIXTURE_PARAMETERS = "/sys/module/l4log_fixture/parameters"
+FAIL_L4_REMAP = "/sys/kernel/debug/fail_l4_remap"
+
+
+def l4linux_arch_contracts(suite):
+    """What l4linux-patches/0004 and 0010 promise, checked by the fixture module
+    (tests/l4linux/fixture): set_memory_ro()/_rw() of a vmalloc page change the rights of its
+    L4 region and return 0; with the L4 remap made to fail (CONFIG_FAIL_L4_REMAP, debugfs
+    fail_l4_remap) set_memory_ro() returns the error and the page keeps its region and its rw-
+    rights; two threads flipping one page between ro and rw see no error and leave the region's
+    rights equal to the PTE's; kmalloc() aligns each size from 8 to 8192 bytes to the largest
+    power of two dividing it, and krealloc_node_align() grants that alignment;
+    vrealloc_node_align()/kvrealloc_node_align() with GFP_ATOMIC/GFP_NOWAIT under a spinlock fail
+    when they would need vmalloc(), and succeed with GFP_KERNEL."""
+    boot_set, _, extra = suite.built()
+    shutil.copy(boot_set / "l4log_fixture.ko", extra)
+    b = suite.boot("insmod l4log_fixture.ko && "
+                   "{ grep -q ' /sys/kernel/debug ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug; } && "
+                   f"echo 1 >{FIXTURE_PARAMETERS}/remap && "
+                   f"echo 0 >{FAIL_L4_REMAP}/verbose && echo 1 >{FAIL_L4_REMAP}/times && "
+                   f"echo 100 >{FAIL_L4_REMAP}/probability && "
+                   f"echo 2 >{FIXTURE_PARAMETERS}/remap && echo 0 >{FAIL_L4_REMAP}/probability && "
+                   f"echo 300 >{FIXTURE_PARAMETERS}/race && echo 1 >{FIXTURE_PARAMETERS}/alloc && "
+                   "rmmod l4log_fixture")
+    lines = [line.split("l4log_fixture: ", 1)[1] for line in b.dmesg.splitlines() if "l4log_fixture: " in line]
+    for line in lines:
+        print(f"# {line}")
+    want = ["set_memory_ro: 0, region r--, pte r-",
+            "set_memory_rw: 0, region rw-, pte rw",
+            "set_memory_ro with a failing L4 remap: -12, region rw-, pte r-",
+            "set_memory_rw: 0, region rw-, pte rw",
+            "kmalloc alignment: 1024 sizes, 0 misaligned, 0 refused",
+            "atomic vrealloc failed, atomic kvrealloc failed, atomic growth failed, "
+            "blocking vrealloc allocated, blocking kvrealloc allocated"]
+    for line in want:
+        check(line in lines, f"the fixture did not report {line!r}; it reported: {lines}")
+    race = [line for line in lines if line.startswith("set_memory race: ")]
+    check(race and race[0] in ("set_memory race: 0 errors (first 0), region rw-, pte rw",
+                               "set_memory race: 0 errors (first 0), region r--, pte r-"),
+          f"set_memory_ro/_rw from two threads: {race}")
+
+
+def l4linux_kunit_config(suite):
+    """RUST and KUNIT coexist on the patched L4Linux (l4linux-patches/0012): every module that
+    rust/kernel/lib.rs declares, under any cfg, has its file in the tree (kernel::kunit, which
+    needs kunit_get_current_test(), is left out rather than declared without its file, which
+    failed the build with KUNIT=y), and with KUNIT=y, L4LOG=m and L4LOG_KUNIT_TEST=y asked for,
+    olddefconfig keeps RUST and KUNIT and drops L4LOG_KUNIT_TEST (Kconfig: depends on !L4)."""
+    boot_set, _, _ = suite.built()
+    obj = Path((boot_set / "l4linux-obj").read_text().strip())
+    src = obj.parent / "src"
+    kernel = src / "rust/kernel"
+    mods = re.findall(r"^\s*(?:pub(?:\([a-z]+\))? )?mod ([a-z_0-9]+);", (kernel / "lib.rs").read_text(), re.M)
+    missing = [m for m in mods if not (kernel / f"{m}.rs").exists() and not (kernel / m / "mod.rs").exists()]
+    print(f"# rust/kernel/lib.rs declares {len(mods)} modules")
+    check(not missing, f"rust/kernel/lib.rs declares modules without their files: {missing}")
+    scratch = suite.work / "l4linux-kunit-config"
+    scratch.mkdir(exist_ok=True)
+    shutil.copy(obj / ".config", scratch / ".config")
+    fragment = scratch / "kunit.config"
+    fragment.write_text("CONFIG_KUNIT=y\nCONFIG_L4LOG=m\nCONFIG_L4LOG_KUNIT_TEST=y\n")
+    env = {**os.environ, "ARCH": "l4", "CC": "gcc-12"}
+    for cmd in ([str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(scratch), str(scratch / ".config"),
+                 str(fragment)],
+                ["make", "-s", "-C", str(src), f"O={scratch}", "ARCH=l4", "CC=gcc-12", "HOSTCC=gcc", "olddefconfig"]):
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        check(r.returncode == 0, f"{cmd[0]}: status {r.returncode}:\n{r.stderr[-2000:]}")
+    config = (scratch / ".config").read_text()
+    got = {name: bool(re.search(rf"^CONFIG_{name}=[ym]$", config, re.M)) for name in ("RUST", "KUNIT", "L4LOG_KUNIT_TEST")}
+    print(f"# with KUNIT=y, L4LOG=m and L4LOG_KUNIT_TEST=y asked for: {got}")
+    check(got == {"RUST": True, "KUNIT": True, "L4LOG_KUNIT_TEST": False}, f"configuration: {got}")
+
+
+# A QEMU CPU without XSAVE (and so without AVX): signal frames in the 512-byte FXSAVE format.
+NOXSAVE_CPU = "max,la57=off,xsave=off"
+
+
+def l4linux_signals_noxsave(suite):
+    """tests/guest/l4log-signals.c on a CPU without XSAVE: l4linux-patches/0003's FXSAVE path
+    bounces the 512-byte frame through kernel memory, so frames that cross a page (the frame at
+    a page offset above 0xE00) keep xmm0-15, MXCSR and FCW across signals."""
+    boot_set, module, extra = suite.built()
+    b = guest.boot_guest("l4linux", boot_set, module, "command", "./l4log-signals", str(extra), quiet=True,
+                         timeout=L4_BOOT_TIMEOUT, cpu_model=NOXSAVE_CPU)
+    suite.boots.append(b)
+    console = b.console.read_text(errors="replace").replace("\r", "")
+    check(not b.timed_out, f"the L4 system did not finish in time; console: {b.console}")
+    check("XSAVE not enabled by OS" in console, f"the guest has XSAVE on -cpu {NOXSAVE_CPU}; console: {b.console}")
+    summary = [line for line in console.splitlines() if "frames crossing a page" in line]
+    for line in summary:
+        print(f"# {line}")
+    crossing = [int(m[1]) for line in summary if (m := re.search(r"(\d+) frames crossing a page", line))]
+    check(crossing and sum(crossing) > 0, f"no FXSAVE frame crossed a page: {summary}")
+    signals = [line for line in console.splitlines() if line.startswith(("PASS", "FAIL"))]
+    check(b.status == 0 and signals and signals[-1].startswith("PASS"),
+          f"l4log-signals on -cpu {NOXSAVE_CPU}: status {b.status}, {signals}; console: {b.console}")
+    trouble = kernel_trouble(b.dmesg) + [line for line in console.splitlines() if "Non-resolvable" in line]
+    check(not trouble, f"{b.run_dir}: trouble in the kernel log or the L4 console:\n" + "\n".join(trouble[:40]))
+
+
 # What scripts/l4 puts on the in-tree kernel's command line (INTREE_KERNEL_ARGS).
 INTREE_PARAMETERS = {"escape": "N", "channels": "app:stamp=task,audit", "stamp": "none", "rate_limit": "0"}
 
@@ -76,4 +179,8 @@ def l4linux_intree(suite):
 
 
 def cases():
-    return [Case("l4linux_boot", l4linux_boot, "l4linux"), Case("l4linux_intree", l4linux_intree, "l4linux")]
+    return [Case("l4linux_boot", l4linux_boot, "l4linux"),
+            Case("l4linux_arch_contracts", l4linux_arch_contracts, "l4linux"),
+            Case("l4linux_signals_noxsave", l4linux_signals_noxsave, "l4linux"),
+            Case("l4linux_kunit_config", l4linux_kunit_config, "l4linux"),
+            Case("l4linux_intree", l4linux_intree, "l4linux")]
