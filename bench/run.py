@@ -186,8 +186,9 @@ def ns_per_write(runs):
 
 
 def same_round(a, b):
-    """Median over rounds of a / b, each pair from the same round (times: b's speed against a's)."""
-    values = [a[k] / b[k] for k in a if k in b]
+    """Median over rounds of a / b, each pair from the same round (times: b's speed against a's;
+    speeds: a's against b's); a round where b is 0 has no ratio."""
+    values = [a[k] / b[k] for k in a if k in b and b[k]]
     return statistics.median(values) if values else None
 
 
@@ -330,12 +331,6 @@ def speeds(named, what, mode, channel, size, key="size"):
             and r["size"] == size}
 
 
-def ratio(a, b):
-    """Median over rounds of a / b, each pair from the same round (speeds: a's against b's)."""
-    values = [a[k] / b[k] for k in a if k in b and b[k]]
-    return statistics.median(values) if values else None
-
-
 def median_mbps(per_round):
     return statistics.median(per_round.values()) * 1000 if per_round else None
 
@@ -354,7 +349,7 @@ def summarize_channels(target, named, cpus):
                      and r["channel"] == name and r["size"] == size]
             out.append({"target": target, "size": size, "channel": name, "n": n, "cpus": cpus,
                         "share": share, "alone_mbps": median_mbps(alone),
-                        "together_mbps": median_mbps(together), "ratio": ratio(together, alone),
+                        "together_mbps": median_mbps(together), "ratio": same_round(together, alone),
                         "calls": max(calls) if calls else None})
     return out
 
@@ -376,8 +371,8 @@ def summarize_stamps(target, named):
             s[f"{role}_host_mbps"] = median_mbps(s[f"{role}_host"])
             s[f"{role}_bytes"] = statistics.median(r["host_bytes"] / r["writes"] for r in runs) if runs else None
             s[f"{role}_calls"] = statistics.median(r["host_calls"] / r["writes"] for r in runs) if runs else None
-        s["per_input"] = ratio(s["stamped_in"], s["plain_in"])
-        s["per_host"] = ratio(s["stamped_host"], s["plain_host"])
+        s["per_input"] = same_round(s["stamped_in"], s["plain_in"])
+        s["per_host"] = same_round(s["stamped_host"], s["plain_host"])
         out.append(s)
     return out
 
