@@ -35,6 +35,8 @@ its last line, `host-log: PATH`, the capture of /dev/l4log.
 """
 
 import argparse
+import contextlib
+import itertools
 import os
 import re
 import select
@@ -54,6 +56,14 @@ import build as ramdisk  # noqa: E402  (ramdisk/build.py)
 
 CACHE = Path(os.environ.get("L4LOG_INNER_CACHE", "/cache"))
 RUNS_KEPT = 20
+RUN_DIR_LOCK = threading.Lock()
+RUN_DIR_NUMBERS = itertools.count()
+BOOT_SLOTS = threading.BoundedSemaphore(1)
+# choose_accel's verdict is made once, also when several threads ask.
+ACCEL_LOCK = threading.Lock()
+# The guests running now (run_guest), for end_all_guests.
+LIVE_GUESTS = set()
+LIVE_GUESTS_LOCK = threading.Lock()
 # The named channels every boot offers: name -> the qemu target's debug console port. On uml
 # each is a host descriptor, on l4linux the log capability of that name (configs/l4re/l4log.cfg).
 CHANNELS = {"app": 0xEA, "audit": 0xEB}
@@ -129,15 +139,50 @@ def l4_intree_boot_set():
     return Path((l4_boot_set() / "intree").read_text().strip())
 
 
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def run_dir_in_use(path):
+    """Whether the process that made run directory `path` (its name holds the pid) still runs."""
+    parts = path.name.split("-")
+    return len(parts) == 4 and parts[2].isdigit() and process_alive(int(parts[2]))
+
+
 def new_run_dir():
+    """A new directory for one boot's files, CACHE/runs/DATE-TIME-PID-N. Of the older ones the
+    RUNS_KEPT - 1 newest stay, and every one whose process still runs: a test run boots several
+    guests at once, and its later cases read the files of its earlier boots."""
     runs = CACHE / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    old = sorted(p for p in runs.iterdir() if p.is_dir())
-    for stale in old[:max(0, len(old) - RUNS_KEPT + 1)]:
-        shutil.rmtree(stale, ignore_errors=True)
-    path = runs / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}-{time.monotonic_ns() % 10**6}")
-    path.mkdir()
+    with RUN_DIR_LOCK:
+        old = sorted(p for p in runs.iterdir() if p.is_dir())
+        for stale in old[:max(0, len(old) - RUNS_KEPT + 1)]:
+            if not run_dir_in_use(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+        path = runs / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}-{next(RUN_DIR_NUMBERS):05d}")
+        path.mkdir()
     return path
+
+
+def allow_concurrent_boots(count):
+    """Lets up to `count` guests of this process run at once (threads of the test suite); one
+    by default."""
+    global BOOT_SLOTS
+    BOOT_SLOTS = threading.BoundedSemaphore(count)
+
+
+@contextlib.contextmanager
+def boot_slot():
+    """Held while a guest runs: at most allow_concurrent_boots()'s count at once."""
+    with BOOT_SLOTS:
+        yield
 
 
 def write_stdout(text):
@@ -501,10 +546,11 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
         ramdisk.build(initramfs, gen_init_cpio, module, mode, cmd, extra, insmod_args(boot, fds), control)
         if not quiet:
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
-        start = reader.started = time.monotonic()
-        boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout,
-                                       reader.done if l4 else None, host_fds)
-        boot.seconds = time.monotonic() - start
+        with boot_slot():
+            start = reader.started = time.monotonic()
+            boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout,
+                                           reader.done if l4 else None, host_fds)
+            boot.seconds = time.monotonic() - start
     finally:
         for fd in fds.values():
             os.close(fd)
@@ -525,6 +571,9 @@ def run_guest(cmdline, fds, interactive, timeout, done=None, host_fds=()):
     deadline = None if interactive else time.monotonic() + timeout
     with subprocess.Popen(cmdline, stdin=stdin, stdout=console, stderr=console,
                           pass_fds=(*fds.values(), *host_fds), start_new_session=not interactive) as guest:
+        if not interactive:  # in a session of its own, which end_all_guests can end
+            with LIVE_GUESTS_LOCK:
+                LIVE_GUESTS.add(guest)
         try:
             return wait_guest(guest, interactive, deadline, done)
         finally:
@@ -532,6 +581,17 @@ def run_guest(cmdline, fds, interactive, timeout, done=None, host_fds=()):
             # its own, would run on.
             if guest.poll() is None:
                 end_guest(guest, interactive)
+            with LIVE_GUESTS_LOCK:
+                LIVE_GUESTS.discard(guest)
+
+
+def end_all_guests():
+    """Ends the guests other threads of this process run (when the test suite is stopped; its
+    threads would not get to run_guest's cleanup)."""
+    with LIVE_GUESTS_LOCK:
+        for guest in LIVE_GUESTS:
+            if guest.poll() is None:
+                os.killpg(guest.pid, signal.SIGKILL)
 
 
 def end_guest(guest, interactive):
@@ -573,15 +633,21 @@ def choose_accel(target, kernel_dir, module):
         return "tcg"
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     verdict = CACHE / "accel" / f"{boot_id}-{kernel_dir.name}"
-    if not verdict.exists():
-        log("checking whether guests boot under KVM here (once per host boot)")
-        probe = boot_guest(target, kernel_dir, module, "command", "true", accel="kvm",
-                           timeout=KVM_PROBE_TIMEOUT, quiet=True)
-        works = probe.status == 0
-        verdict.parent.mkdir(parents=True, exist_ok=True)
-        verdict.write_text("kvm\n" if works else "tcg\n")
-        log(f"KVM {'works' if works else 'does not boot a guest here; using TCG'}")
+    with ACCEL_LOCK:
+        if not verdict.exists():
+            probe_kvm(target, kernel_dir, module, verdict)
     return verdict.read_text().strip()
+
+
+def probe_kvm(target, kernel_dir, module, verdict):
+    """Boots the guest once under KVM, with a time limit, and writes the verdict."""
+    log("checking whether guests boot under KVM here (once per host boot)")
+    probe = boot_guest(target, kernel_dir, module, "command", "true", accel="kvm",
+                       timeout=KVM_PROBE_TIMEOUT, quiet=True)
+    works = probe.status == 0
+    verdict.parent.mkdir(parents=True, exist_ok=True)
+    verdict.write_text("kvm\n" if works else "tcg\n")
+    log(f"KVM {'works' if works else 'does not boot a guest here; using TCG'}")
 
 
 def build_all(target, debug=False):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .harness import PAGE, PATTERN, RAW, REPO, Case, check, check_bytes, host_bytes
+from .harness import PAGE, PATTERN, RAW, REPO, Case, check, check_bytes, guest, host_bytes
 
 # Bytes per host call: a page on QEMU's debug port and UML's host fd, one vcon write IPC
 # (L4_VCON_WRITE_SIZE) on L4Linux.
@@ -77,10 +77,11 @@ def e2e_rmmod(suite):
 def e2e_run_interface(suite):
     # The `make run EXTRA=... CMD=...` contract: exit status and the final host-log line.
     kernel_dir, module, extra = suite.built()
-    r = subprocess.run([sys.executable, str(REPO / "scripts/guest.py"), "run", "--target", suite.target,
-                        "--extra", str(extra),
-                        "--cmd", "printf 'via run\\0\\n' > /dev/l4log; [ -x l4log-test ] && exit 3"],
-                       capture_output=True)
+    with guest.boot_slot():  # its guest counts among the suite's guests at once
+        r = subprocess.run([sys.executable, str(REPO / "scripts/guest.py"), "run", "--target", suite.target,
+                            "--extra", str(extra),
+                            "--cmd", "printf 'via run\\0\\n' > /dev/l4log; [ -x l4log-test ] && exit 3"],
+                           capture_output=True)
     check(r.returncode == 3, f"exit status {r.returncode}, want 3; stderr:\n{r.stderr.decode()[-1500:]}")
     last = r.stdout.decode().rstrip("\n").splitlines()[-1]
     check(last.startswith("host-log: /"), f"last line is {last!r}")

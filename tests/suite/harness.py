@@ -6,6 +6,8 @@ booting a guest on the current target (Suite.boot), the parts of a boot that ran
 cases, and the driver that runs the cases and prints KTAP.
 """
 
+import collections
+import copy
 import os
 import random
 import re
@@ -13,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -40,6 +43,9 @@ KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|Kernel panic|kernel BUG|Call Tr
 INSMOD_MARK = "l4log-init: insmod l4log.ko"
 # The L4 system boots in about 3 s under TCG; a defect in L4Linux tends to hang it.
 L4_BOOT_TIMEOUT = 120
+# Guests booted at once by cases that run at the same time (2 CPUs: one waits for the
+# host or its time limit while the others run). `run.py --jobs N` changes it.
+BOOTS_AT_ONCE = 3
 PRNG_MULTIPLIER = 0x2545F4914F6CDD1D
 MASK64 = (1 << 64) - 1
 
@@ -65,20 +71,26 @@ class Prng:
         return b"".join(self.next().to_bytes(8, "little") for _ in range((size + 7) // 8))[:size]
 
 
+def escape_table():
+    """What escaping makes of each character it changes (str.translate's table): the module's
+    rules, written anew. A byte that is not valid UTF-8 (decoded as U+DC80 to U+DCFF,
+    surrogateescape), a control but tab and newline (C0, DEL, C1: each byte of its UTF-8 form),
+    and the backslash (so that the log decodes back) become \\xNN."""
+    def hex_bytes(code):
+        return "".join(f"\\x{b:02x}" for b in chr(code).encode())
+    table = {0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)}
+    for code in (*range(0x20), *range(0x7F, 0xA0), ord("\\")):
+        if chr(code) not in "\t\n":
+            table[code] = hex_bytes(code)
+    return table
+
+
+ESCAPES = escape_table()
+
+
 def escaped(data):
-    """What the host gets for `data` with escaping on: the module's rules, written anew."""
-    out = []
-    # Each byte that is not valid UTF-8 becomes U+DC80 to U+DCFF (surrogateescape).
-    for c in data.decode("utf-8", "surrogateescape"):
-        code = ord(c)
-        if 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif (code < 0x20 and c not in "\t\n") or 0x7F <= code <= 0x9F or c == "\\":
-            # Controls but tab and newline, and the backslash (so that the log decodes back).
-            out.append("".join(f"\\x{b:02x}" for b in c.encode()))
-        else:
-            out.append(c)
-    return "".join(out).encode()
+    """What the host gets for `data` with escaping on."""
+    return data.decode("utf-8", "surrogateescape").translate(ESCAPES).encode()
 
 
 # -- checks -----------------------------------------------------------------------------------------
@@ -193,51 +205,110 @@ def checked_part(b, name, begin, status, trouble):
 
 class Case(NamedTuple):
     """A case: `run(suite)` passes or raises Failure or Skip. With a `target`, it runs with that
-    target (and its debug kernel if `debug`) as the suite's current one."""
+    target (and its debug kernel if `debug`) as the suite's current one, at the same time as the
+    cases around it; `alone`, and every case without a target, runs after every earlier case has
+    ended and before any later one begins (it builds, or looks at the earlier cases' boots)."""
     name: str
     run: Callable
     target: str | None = None
     debug: bool = False
+    alone: bool = False
+
+    @property
+    def concurrent(self):
+        return self.target is not None and not self.alone
+
+
+class CaseOutput:
+    """Standard output while cases run at the same time: what a case's thread prints is kept
+    for its KTAP line (Suite.report); the main thread writes through."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.local = threading.local()
+
+    def write(self, text):
+        kept = getattr(self.local, "kept", None)
+        if kept is None:
+            return self.stream.write(text)
+        kept.append(text)
+        return len(text)
+
+    def flush(self):
+        if getattr(self.local, "kept", None) is None:
+            self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+class CaseThread(threading.Thread):
+    """One case run at the same time as others: its outcome and what it printed."""
+
+    def __init__(self, suite, case):
+        super().__init__(name=case.name, daemon=True)
+        self.suite, self.case = suite, case
+        self.outcome, self.printed = None, []
+
+    def run(self):
+        sys.stdout.local.kept = self.printed
+        self.outcome = self.suite.attempt(self.case)
 
 
 class Suite:
     """The state of one run: the results, every boot so far, the current target and kernel
-    (normal or debug), and the boots several cases share."""
+    (normal or debug), and the boots several cases share. Cases that run at the same time
+    (Case.concurrent) each have a copy of the suite with its own current target; the rest
+    is shared."""
 
-    def __init__(self, only):
+    def __init__(self, only, jobs=BOOTS_AT_ONCE):
         self.only = only
+        self.jobs = jobs
         self.results = []
         self.boots = []
         self.skipped = []
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
         self._built = {}
+        self._built_lock = threading.Lock()
         self._once = {}
+        self._once_locks = collections.defaultdict(threading.Lock)
+        self._once_locks_lock = threading.Lock()
         self.target = None
         self.debug = False
 
     def built(self):
         """The kernel directory and module of the current target and kernel (normal or debug),
-        and the guest test programs, built once."""
+        and a directory of the guest test programs (for l4linux also the fixture module), built
+        once."""
         key = (self.target, self.debug)
-        if key not in self._built:
-            kernel_dir, module = guest.build_all(self.target, self.debug)
-            extra = self.work / "extra"
-            if not extra.exists():
-                extra.mkdir(parents=True)
-                shutil.copy(REPO / "tests/guest/host-calls.sh", extra)
-                for program in ("l4log-test", "l4log-adversary", "l4log-signals", "l4log-faults"):
-                    subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-                                    str(extra / program), str(REPO / f"tests/guest/{program}.c")],
-                                   check=True)
-            self._built[key] = (kernel_dir, module, extra)
-        return self._built[key]
+        with self._built_lock:
+            if key not in self._built:
+                self._built[key] = self.build(key)
+            return self._built[key]
+
+    def build(self, key):
+        target, debug = key
+        kernel_dir, module = guest.build_all(target, debug)
+        extra = self.work / f"extra-{target}{'-debug' if debug else ''}"
+        extra.mkdir(parents=True)
+        shutil.copy(REPO / "tests/guest/host-calls.sh", extra)
+        for program in ("l4log-test", "l4log-adversary", "l4log-signals", "l4log-faults"):
+            subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+                            str(extra / program), str(REPO / f"tests/guest/{program}.c")], check=True)
+        if target == "l4linux":
+            shutil.copy(kernel_dir / "l4log_fixture.ko", extra)
+        return kernel_dir, module, extra
 
     def once(self, key, make):
         """What `make()` returns, made the first time `key` is asked for: a boot that several
-        cases share. A `make` that raises is tried again by the next case that asks."""
-        if key not in self._once:
-            self._once[key] = make()
-        return self._once[key]
+        cases share. A `make` that raises is tried again by the next case that asks; a case that
+        asks while another makes it waits."""
+        with self._once_locks_lock:
+            lock = self._once_locks[key]
+        with lock:
+            if key not in self._once:
+                self._once[key] = make()
+            return self._once[key]
 
     def boot(self, cmd, files=None, builtin=False, **options):
         """Boots the guest running `cmd` in /extra (the test program plus `files`); `builtin`:
@@ -245,8 +316,8 @@ class Suite:
         kernel_dir, module, extra = self.built()
         if builtin:
             kernel_dir, module = guest.l4_intree_boot_set(), None
-        for name, data in (files or {}).items():
-            (extra / name).write_bytes(data)
+        if files:
+            extra = self.extra_with(extra, files)
         token = f"{random.Random().getrandbits(64):016x}"
         if self.target == "l4linux":
             cmd = l4_framed(cmd, token)
@@ -255,8 +326,8 @@ class Suite:
             b = guest.boot_guest(self.target, kernel_dir, module, "command", cmd, str(extra), quiet=True,
                                  **options)
         finally:
-            for name in files or {}:
-                (extra / name).unlink()
+            if files:
+                shutil.rmtree(extra)
         b.debug = self.debug
         b.frame_token = token
         self.boots.append(b)
@@ -268,40 +339,75 @@ class Suite:
         check_kernel_log(b)
         return b
 
-    def case(self, case):
-        """Runs one case and prints its KTAP line (after its `# ` lines)."""
-        skip = None
+    def extra_with(self, extra, files):
+        """A directory of its own for one boot: `extra`'s programs (linked) and `files`."""
+        own = Path(tempfile.mkdtemp(prefix="extra-", dir=self.work))
+        for program in extra.iterdir():
+            os.link(program, own / program.name)
+        for name, data in files.items():
+            (own / name).write_bytes(data)
+        return own
+
+    def attempt(self, case):
+        """Runs one case: (error, skip reason), error None when it passed or was skipped."""
         try:
             if case.target is not None:
                 if case.target == "l4linux" and not os.environ.get("L4LOG_L4_BOOT"):
                     raise Skip("L4_SRC not given: no L4Re snapshot to build Fiasco, L4Re and L4Linux from "
                                "(make test L4_SRC=DIR, README-l4linux.md)")
-                self.target, self.debug = case.target, case.debug
-            case.run(self)
-            self.results.append((case.name, None))
+            suite = copy.copy(self) if case.concurrent else self
+            suite.target, suite.debug = case.target, case.debug
+            case.run(suite)
+            return None, None
         except Skip as why:
-            skip = str(why)
-            self.results.append((case.name, None))
-            self.skipped.append(case.name)
+            return None, str(why)
         except Failure as err:
-            self.results.append((case.name, str(err)))
+            return str(err), None
         except Exception:  # a broken harness is a failure too, with its traceback
-            self.results.append((case.name, traceback.format_exc()))
-        ok, err = self.results[-1][1] is None, self.results[-1][1]
-        if not ok:
-            for line in err.splitlines():
-                print(f"# {line}")
+            return traceback.format_exc(), None
+
+    def report(self, case, outcome, printed=()):
+        """Prints a case's `# ` lines and KTAP line."""
+        err, skip = outcome
+        self.results.append((case.name, err))
+        if skip:
+            self.skipped.append(case.name)
+        sys.stdout.write("".join(printed))
+        for line in (err or "").splitlines():
+            print(f"# {line}")
         directive = f" # SKIP {skip}" if skip else ""
-        print(f"{'ok' if ok else 'not ok'} {len(self.results)} {case.name}{directive}", flush=True)
+        print(f"{'not ok' if err else 'ok'} {len(self.results)} {case.name}{directive}", flush=True)
+
+    def report_started(self, threads):
+        """Waits for the cases of `threads`, in order, and reports each."""
+        for thread in threads:
+            thread.join()
+            self.report(thread.case, thread.outcome, thread.printed)
 
     def run(self, cases):
-        """Runs `cases` (those whose name starts with `only`, when given) in order, as KTAP;
-        returns the exit status: non-zero when a case failed or none ran."""
+        """Runs `cases` (those whose name starts with `only`, when given) as KTAP, in order; the
+        concurrent ones between two that are not at the same time, up to `jobs` guests at once.
+        Returns the exit status: non-zero when a case failed or none ran."""
         selected = [c for c in cases if not self.only or c.name.startswith(self.only)]
         print("KTAP version 1")
         print(f"1..{len(selected)}", flush=True)
-        for case in selected:
-            self.case(case)
+        guest.allow_concurrent_boots(self.jobs)
+        stdout = sys.stdout
+        sys.stdout = CaseOutput(stdout)
+        try:
+            started = []
+            for case in selected:
+                if case.concurrent:
+                    started.append(CaseThread(self, case))
+                    started[-1].start()
+                    continue
+                self.report_started(started)
+                started = []
+                self.report(case, self.attempt(case))
+            self.report_started(started)
+        finally:
+            sys.stdout = stdout
+            guest.end_all_guests()
         failed = sum(1 for _, err in self.results if err is not None)
         if self.skipped:
             print(f"# skipped (neither passed nor failed): {', '.join(self.skipped)}")

@@ -13,7 +13,7 @@ def kernel_log_clean(suite):
     # log after insmod; reports from before l4log.ko was loaded are not l4log's and are
     # shown here as notes (UML 7.2: lockdep's "bad unlock balance" in is_module_address).
     if suite.debug:
-        adversarial.boot(suite)
+        adversarial.boots(suite)
     boots = [b for b in suite.boots if b.target == suite.target and b.debug == suite.debug]
     check(boots, "no guest booted")
     before_insmod = collections.Counter()
@@ -28,25 +28,30 @@ def kernel_log_clean(suite):
     for line, count in before_insmod.items():
         print(f"# note: before insmod, in {count} of {len(boots)} boots: {line}")
     if suite.debug:
-        # The adversarial boot reports whether lockdep stayed on. On UML 7.2 it never is: in
+        # The adversarial boots report whether lockdep stayed on. On UML 7.2 it never is: in
         # setup_arch kmemleak records the initrd's memblock allocation (read_initrd), lockdep
         # reports a "bad unlock balance" of rcu_read_lock in is_module_address there (above)
         # and switches itself off, before l4log.ko is loaded. QEMU's debug kernel must keep it
         # on: lockdep checks l4log there only.
-        b = adversarial.boot(suite)["boot"]
-        state = re.findall(r"^l4log-debug-locks: (\d+)", b.console.read_text(errors="replace"), re.M)
-        check(state, "the adversarial boot did not report lockdep's state")
-        on = state[0] == "1"
-        note = "" if on or suite.target == "qemu" else (
-            f" (off before insmod: no lockdep coverage on {suite.target}; QEMU's debug kernel has it)")
-        print(f"# lockdep at the end of the adversarial boot: {'on' if on else 'off'}{note}")
-        if suite.target == "qemu":
-            check(on, "lockdep was off at the end of the adversarial boot")
+        for b in adversarial.boots(suite):
+            check_lockdep(suite, b)
+
+
+def check_lockdep(suite, b):
+    """Whether lockdep was on at the end of adversarial boot `b`, shown; on QEMU, checked."""
+    state = re.findall(r"^l4log-debug-locks: (\d+)", b.console.read_text(errors="replace"), re.M)
+    check(state, f"the adversarial boot {b.run_dir} did not report lockdep's state")
+    on = state[0] == "1"
+    note = "" if on or suite.target == "qemu" else (
+        f" (off before insmod: no lockdep coverage on {suite.target}; QEMU's debug kernel has it)")
+    print(f"# lockdep at the end of the adversarial boot {b.run_dir.name}: {'on' if on else 'off'}{note}")
+    if suite.target == "qemu":
+        check(on, f"lockdep was off at the end of the adversarial boot {b.run_dir}")
 
 
 def cases(target):
-    return [Case(f"{target}_kernel_log_clean", kernel_log_clean, target)]
+    return [Case(f"{target}_kernel_log_clean", kernel_log_clean, target, alone=True)]
 
 
 def debug_cases(target):
-    return [Case(f"{target}_debug_kernel_log_clean", kernel_log_clean, target, debug=True)]
+    return [Case(f"{target}_debug_kernel_log_clean", kernel_log_clean, target, debug=True, alone=True)]

@@ -20,7 +20,6 @@ def l4linux_boot(suite):
     # signal frames with XSAVE state work, a line written to L4Linux's console ttyLv0
     # reaches the L4Re log once, l4log unloads, and the whole kernel log is clean.
     boot_set, module, extra = suite.built()
-    shutil.copy(boot_set / "l4log_fixture.ko", extra)
     tokens = [f"l4linux-boot-{random.Random().getrandbits(48):012x}" for _ in range(2)]
     cmd = (f"echo {tokens[0]} >/dev/l4log && exec 3</dev/l4log && cat /proc/self/fdinfo/3 && exec 3<&- && "
            "insmod l4log_fixture.ko && grep -q '^l4log_fixture ' /proc/modules && rmmod l4log_fixture && "
@@ -65,8 +64,6 @@ def l4linux_arch_contracts(suite):
     power of two dividing it, and krealloc_node_align() grants that alignment;
     vrealloc_node_align()/kvrealloc_node_align() with GFP_ATOMIC/GFP_NOWAIT under a spinlock fail
     when they would need vmalloc(), and succeed with GFP_KERNEL."""
-    boot_set, _, extra = suite.built()
-    shutil.copy(boot_set / "l4log_fixture.ko", extra)
     b = suite.boot("insmod l4log_fixture.ko && "
                    "{ grep -q ' /sys/kernel/debug ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug; } && "
                    f"echo 1 >{FIXTURE_PARAMETERS}/remap && "

@@ -37,4 +37,4 @@ def cases():
 
 
 def clippy_cases(target):
-    return [Case(f"{target}_clippy", clippy, target)]
+    return [Case(f"{target}_clippy", clippy, target, alone=True)]
