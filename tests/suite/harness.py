@@ -206,13 +206,15 @@ def checked_part(b, name, begin, status, trouble):
 class Case(NamedTuple):
     """A case: `run(suite)` passes or raises Failure or Skip. With a `target`, it runs with that
     target (and its debug kernel if `debug`) as the suite's current one, at the same time as the
-    cases around it; `alone`, and every case without a target, runs after every earlier case has
-    ended and before any later one begins (it builds, or looks at the earlier cases' boots)."""
+    cases around it; `after_kernel`: once the earlier cases of its target and kernel have ended
+    (it looks at their boots). `alone`, and every case without a target, runs after every
+    earlier case has ended and before any later one begins (it builds)."""
     name: str
     run: Callable
     target: str | None = None
     debug: bool = False
     alone: bool = False
+    after_kernel: bool = False
 
     @property
     def concurrent(self):
@@ -245,13 +247,17 @@ class CaseOutput:
 class CaseThread(threading.Thread):
     """One case run at the same time as others: its outcome and what it printed."""
 
-    def __init__(self, suite, case):
+    def __init__(self, suite, case, earlier):
         super().__init__(name=case.name, daemon=True)
         self.suite, self.case = suite, case
         self.outcome, self.printed = None, []
+        kernel = (case.target, case.debug)
+        self.waits_for = [t for t in earlier if (t.case.target, t.case.debug) == kernel] if case.after_kernel else []
 
     def run(self):
         sys.stdout.local.kept = self.printed
+        for thread in self.waits_for:
+            thread.join()
         self.outcome = self.suite.attempt(self.case)
 
 
@@ -398,7 +404,7 @@ class Suite:
             started = []
             for case in selected:
                 if case.concurrent:
-                    started.append(CaseThread(self, case))
+                    started.append(CaseThread(self, case, started))
                     started[-1].start()
                     continue
                 self.report_started(started)

@@ -50,8 +50,8 @@ def check_lockdep(suite, b):
 
 
 def cases(target):
-    return [Case(f"{target}_kernel_log_clean", kernel_log_clean, target, alone=True)]
+    return [Case(f"{target}_kernel_log_clean", kernel_log_clean, target, after_kernel=True)]
 
 
 def debug_cases(target):
-    return [Case(f"{target}_debug_kernel_log_clean", kernel_log_clean, target, debug=True, alone=True)]
+    return [Case(f"{target}_debug_kernel_log_clean", kernel_log_clean, target, debug=True, after_kernel=True)]

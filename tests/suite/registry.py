@@ -14,14 +14,17 @@ def per_target(targets, *groups):
 
 
 def cases():
+    # The cases that build (or check the host) first, one at a time; then every boot, up to
+    # three at once, those of the debug kernels first: their boots take the longest.
     return [
         *style.cases(),
         *host.cases(),
-        *per_target(TARGETS, style.clippy_cases, e2e.cases, channels.cases, kernel_log.cases),
-        *e2e.uml_cases(),
+        *per_target(TARGETS, style.clippy_cases),
         *kunit.cases(),
         *host_failures.cases(),
+        *per_target(DEBUG_TARGETS, adversarial.debug_cases, faults.cases, kernel_log.debug_cases),
+        *per_target(TARGETS, e2e.cases, channels.cases, kernel_log.cases),
+        *e2e.uml_cases(),
         *l4linux.cases(),
         *adversarial.l4linux_cases(),
-        *per_target(DEBUG_TARGETS, adversarial.debug_cases, faults.cases, kernel_log.debug_cases),
     ]
