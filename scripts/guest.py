@@ -133,6 +133,12 @@ def l4_boot_set():
     return Path(path)
 
 
+def l4_smp_boot_set():
+    """The boot set of the multiprocessor Fiasco and SMP L4Linux (2 CPUs, l4x_cpus=2): named in
+    the l4linux boot set (scripts/l4)."""
+    return Path((l4_boot_set() / "smp").read_text().strip())
+
+
 def l4_intree_boot_set():
     """The boot set of L4Linux with l4log built in (CONFIG_L4LOG=y, its parameters on the kernel
     command line): named in the l4linux boot set (scripts/l4)."""
@@ -355,8 +361,13 @@ def l4linux_args(boot, image, initramfs, interactive, display):
         console = ["-chardev", f"file,id=console,path={boot.host_log}", "-serial", "chardev:console"]
     # QEMU's own messages (the runner ends it with SIGTERM, which it reports) go to a file.
     fds = {} if interactive else {"console": os.open(boot.run_dir / "qemu.log", os.O_WRONLY | os.O_CREAT, 0o644)}
+    accel = qemu_accel_args(boot)
+    if boot.cpus > 1:
+        # Fiasco 22.04 takes the MADT's xAPIC IDs shifted for x2APIC IDs: with x2APIC it
+        # disables every CPU but the first ("Previously unknown CPU").
+        accel[-1] += ",x2apic=off"
     return [
-        QEMU, *qemu_accel_args(boot), "-m", str(L4_MEMORY_MB), "-M", "q35", "-nodefaults", "-no-reboot",
+        QEMU, *accel, "-smp", str(boot.cpus), "-m", str(L4_MEMORY_MB), "-M", "q35", "-nodefaults", "-no-reboot",
         "-display", "none", "-kernel", str(boot_set / bootstrap), "-append", bootstrap_args or bootstrap,
         "-initrd", ",".join(initrd), *console,
     ], fds
@@ -387,6 +398,12 @@ def kernel_cpus(kernel_dir):
     """CPUs to give the guest: two when the kernel was built for SMP."""
     config = (Path(kernel_dir) / ".config").read_text()
     return 2 if "\nCONFIG_SMP=y\n" in config else 1
+
+
+def l4_cpus(boot_set):
+    """CPUs to give the L4 system of `boot_set`: two when its L4Linux was built for SMP (it
+    runs one vCPU on each; the boot set's Fiasco is then the multiprocessor one)."""
+    return kernel_cpus((Path(boot_set) / "l4linux-obj").read_text().strip())
 
 
 # A line of the L4Re log server (moe) on the serial console: its colour, the channel's tag padded
@@ -516,7 +533,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     kernel_dir = Path(kernel_dir)
     l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
-                kernel_args=kernel_args, cpus=1 if l4 else kernel_cpus(kernel_dir), channels=channels,
+                kernel_args=kernel_args, cpus=l4_cpus(kernel_dir) if l4 else kernel_cpus(kernel_dir), channels=channels,
                 channel_ports=dict(CHANNELS if channel_ports is None else channel_ports),
                 channel_keys=dict(channel_keys or {}), cpu_model=cpu_model)
     if l4:
@@ -650,12 +667,14 @@ def probe_kvm(target, kernel_dir, module, verdict):
     log(f"KVM {'works' if works else 'does not boot a guest here; using TCG'}")
 
 
-def build_all(target, debug=False):
+def build_all(target, debug=False, smp=False):
     """The kernel build directory and l4log.ko of `target` (debug: the debug kernel's).
-    l4linux: the boot set scripts/l4 built, and l4log.ko built against its L4Linux."""
+    l4linux: the boot set scripts/l4 built (smp: the SMP one), and l4log.ko built against its
+    L4Linux."""
     env = {**os.environ, "L4LOG_DEBUG_KERNEL": "1" if debug else ""}
     if target == "l4linux":
-        return l4_boot_set(), run_script("module", target, env=env)
+        boot_set = l4_smp_boot_set() if smp else l4_boot_set()
+        return boot_set, run_script("module", target, env={**env, "L4LOG_L4_BOOT": str(boot_set)})
     kernel_dir = run_script("kernel", target, env=env)
     module = run_script("module", target, env=env)
     return kernel_dir, module

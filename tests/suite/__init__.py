@@ -1,7 +1,7 @@
 """l4log's test cases, by what they test (tests/run.py runs them).
 
     harness.py        what every case builds on: boots, checks, kernel-log checks, KTAP
-    registry.py       every case, in the order they run
+    registry.py       every case, in the order they start and are reported
     style.py          rustfmt, clippy
     host.py           checks on the host: Debian mirror, escaper differential, L4 build and compile
     e2e.py            end-to-end cases on each target's normal kernel

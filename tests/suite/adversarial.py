@@ -266,7 +266,7 @@ def boot(suite, name):
     """The boot of the current target (the debug kernel's, but on L4Linux) that runs the
     adversarial case `name`, booted once; returns each of its cases' parts and the boot."""
     names = next(batch for batch in batches(suite) if name in batch)
-    return suite.once(("adversarial", suite.target, names[0]), lambda: batch_boot(suite, names))
+    return suite.once(("adversarial", suite.target, suite.smp, names[0]), lambda: batch_boot(suite, names))
 
 
 def boots(suite):
@@ -300,9 +300,8 @@ def batch_boot(suite, names):
         script = l4_framed(script, token)
     b = guest.boot_guest(suite.target, kernel_dir, module, "command", script, str(extra),
                          quiet=True, timeout=1200)
-    b.debug = suite.debug
     b.frame_token = token
-    suite.boots.append(b)
+    suite.record(b)
     host = host_bytes(b)
     console = b.console.read_text(errors="replace").replace("\r", "")
     after, _ = after_insmod(b.dmesg)

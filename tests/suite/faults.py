@@ -74,9 +74,8 @@ def batch_boot(suite, parts):
     kernel_dir, module, extra = suite.built()
     b = guest.boot_guest(suite.target, kernel_dir, module, "command", "\n".join(script), str(extra),
                          quiet=True, timeout=1800, kernel_args=FAULT_KERNEL_ARGS)
-    b.debug = suite.debug
     b.fault_injection = True
-    suite.boots.append(b)
+    suite.record(b)
     return b
 
 

@@ -215,6 +215,7 @@ class Case(NamedTuple):
     debug: bool = False
     alone: bool = False
     after_kernel: bool = False
+    smp: bool = False  # l4linux: on the SMP L4Linux (2 vCPUs) and multiprocessor Fiasco
 
     @property
     def concurrent(self):
@@ -247,18 +248,19 @@ class CaseOutput:
 class CaseThread(threading.Thread):
     """One case run at the same time as others: its outcome and what it printed."""
 
-    def __init__(self, suite, case, earlier):
+    def __init__(self, suite, case, index, earlier):
         super().__init__(name=case.name, daemon=True)
-        self.suite, self.case = suite, case
+        self.suite, self.case, self.index = suite, case, index
         self.outcome, self.printed = None, []
-        kernel = (case.target, case.debug)
-        self.waits_for = [t for t in earlier if (t.case.target, t.case.debug) == kernel] if case.after_kernel else []
+        kernel = (case.target, case.debug, case.smp)
+        self.waits_for = [t for t in earlier if (t.case.target, t.case.debug, t.case.smp) == kernel
+                          ] if case.after_kernel else []
 
     def run(self):
         sys.stdout.local.kept = self.printed
         for thread in self.waits_for:
             thread.join()
-        self.outcome = self.suite.attempt(self.case)
+        self.outcome = self.suite.attempt(self.case, self.index)
 
 
 class Suite:
@@ -281,21 +283,23 @@ class Suite:
         self._once_locks_lock = threading.Lock()
         self.target = None
         self.debug = False
+        self.smp = False
+        self.index = None  # the current case's place in the run
 
     def built(self):
         """The kernel directory and module of the current target and kernel (normal or debug),
         and a directory of the guest test programs (for l4linux also the fixture module), built
         once."""
-        key = (self.target, self.debug)
+        key = (self.target, self.debug, self.smp)
         with self._built_lock:
             if key not in self._built:
                 self._built[key] = self.build(key)
             return self._built[key]
 
     def build(self, key):
-        target, debug = key
-        kernel_dir, module = guest.build_all(target, debug)
-        extra = self.work / f"extra-{target}{'-debug' if debug else ''}"
+        target, debug, smp = key
+        kernel_dir, module = guest.build_all(target, debug, smp)
+        extra = self.work / f"extra-{target}{'-debug' if debug else ''}{'-smp' if smp else ''}"
         extra.mkdir(parents=True)
         shutil.copy(REPO / "tests/guest/host-calls.sh", extra)
         for program in ("l4log-test", "l4log-adversary", "l4log-signals", "l4log-faults"):
@@ -334,9 +338,8 @@ class Suite:
         finally:
             if files:
                 shutil.rmtree(extra)
-        b.debug = self.debug
         b.frame_token = token
-        self.boots.append(b)
+        self.record(b)
         check(not b.timed_out, f"guest timed out; console: {b.console}")
         check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
         if b.status != 0:
@@ -344,6 +347,11 @@ class Suite:
             raise Failure(f"guest command {cmd!r} exited {b.status}; console tail:\n{tail}")
         check_kernel_log(b)
         return b
+
+    def record(self, b):
+        """Keeps boot `b` (of the current target and kernel, and case) for the kernel_log cases."""
+        b.debug, b.smp, b.case_index = self.debug, self.smp, self.index
+        self.boots.append(b)
 
     def extra_with(self, extra, files):
         """A directory of its own for one boot: `extra`'s programs (linked) and `files`."""
@@ -354,7 +362,7 @@ class Suite:
             (own / name).write_bytes(data)
         return own
 
-    def attempt(self, case):
+    def attempt(self, case, index):
         """Runs one case: (error, skip reason), error None when it passed or was skipped."""
         try:
             if case.target is not None:
@@ -362,7 +370,7 @@ class Suite:
                     raise Skip("L4_SRC not given: no L4Re snapshot to build Fiasco, L4Re and L4Linux from "
                                "(make test L4_SRC=DIR, README-l4linux.md)")
             suite = copy.copy(self) if case.concurrent else self
-            suite.target, suite.debug = case.target, case.debug
+            suite.target, suite.debug, suite.smp, suite.index = case.target, case.debug, case.smp, index
             case.run(suite)
             return None, None
         except Skip as why:
@@ -402,14 +410,14 @@ class Suite:
         sys.stdout = CaseOutput(stdout)
         try:
             started = []
-            for case in selected:
+            for index, case in enumerate(selected):
                 if case.concurrent:
-                    started.append(CaseThread(self, case, started))
+                    started.append(CaseThread(self, case, index, started))
                     started[-1].start()
                     continue
                 self.report_started(started)
                 started = []
-                self.report(case, self.attempt(case))
+                self.report(case, self.attempt(case, index))
             self.report_started(started)
         finally:
             sys.stdout = stdout

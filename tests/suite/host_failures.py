@@ -155,8 +155,7 @@ def batch_boot(suite):
         files = [(full / "host-file").read_bytes() for full in fulls]
         for full in fulls:
             subprocess.run(["umount", str(full)], check=True)
-    b.debug = suite.debug
-    suite.boots.append(b)
+    suite.record(b)
     return {"boot": b, **readers, "enospc": files[0], "enospc_shared": files[1], "closed_fd": closed_fd}
 
 

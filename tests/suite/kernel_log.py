@@ -14,7 +14,9 @@ def kernel_log_clean(suite):
     # shown here as notes (UML 7.2: lockdep's "bad unlock balance" in is_module_address).
     if suite.debug:
         adversarial.boots(suite)
-    boots = [b for b in suite.boots if b.target == suite.target and b.debug == suite.debug]
+    # The boots of the cases before this one and its own (later cases may be running now).
+    boots = [b for b in suite.boots if (b.target, b.debug, b.smp) == (suite.target, suite.debug, suite.smp)
+             and b.case_index <= suite.index]
     check(boots, "no guest booted")
     before_insmod = collections.Counter()
     for b in boots:

@@ -18,22 +18,27 @@ def l4linux_boot(suite):
     # l4log.ko, a line written to /dev/l4log reaches the L4Re log once in one vcon write
     # IPC, the C fixture module loads (its text runs from module memory) and unloads,
     # signal frames with XSAVE state work, a line written to L4Linux's console ttyLv0
-    # reaches the L4Re log once, l4log unloads, and the whole kernel log is clean.
+    # reaches the L4Re log once, l4log unloads, and the whole kernel log is clean. On SMP
+    # L4Linux both vCPUs are online.
     boot_set, module, extra = suite.built()
     tokens = [f"l4linux-boot-{random.Random().getrandbits(48):012x}" for _ in range(2)]
-    cmd = (f"echo {tokens[0]} >/dev/l4log && exec 3</dev/l4log && cat /proc/self/fdinfo/3 && exec 3<&- && "
+    cmd = ("echo \"l4log-cpus-online: $(cat /sys/devices/system/cpu/online)\" && "
+           f"echo {tokens[0]} >/dev/l4log && exec 3</dev/l4log && cat /proc/self/fdinfo/3 && exec 3<&- && "
            "insmod l4log_fixture.ko && grep -q '^l4log_fixture ' /proc/modules && rmmod l4log_fixture && "
            "! grep -q '^l4log_fixture ' /proc/modules && "
            f"echo {tokens[1]} >/dev/ttyLv0 && ./l4log-signals && rmmod l4log && [ ! -e /dev/l4log ]")
     b = guest.boot_guest("l4linux", boot_set, module, "command", cmd, str(extra), quiet=True,
                          timeout=L4_BOOT_TIMEOUT)
-    suite.boots.append(b)
+    suite.record(b)
     console = b.console.read_text(errors="replace").replace("\r", "")
     check(not b.timed_out, f"the L4 system did not finish in time; console: {b.console}")
     check("Run /init as init process" in console, f"L4Linux did not start /init; console: {b.console}")
     check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
     if b.status != 0:
         raise Failure(f"guest command exited {b.status}; console tail:\n{console[-2500:]}")
+    online = re.findall(r"^l4log-cpus-online: (\S+)$", console, re.M)
+    want_online = "0-1" if suite.smp else "0"
+    check(online == [want_online], f"CPUs online: {online}, want {want_online}")
     for token in tokens:
         check(console.count(f"\n{token}\n") == 1, f"{token} did not reach the L4Re log once; console: {b.console}")
     counters = dict(re.findall(r"^(l4log-host-[a-z]+):\s+(\d+)", console, re.M))
@@ -47,7 +52,7 @@ def l4linux_boot(suite):
     trouble = kernel_trouble(b.dmesg) + [line for line in console.splitlines() if "Non-resolvable" in line]
     check(not trouble, f"{b.run_dir}: trouble in the kernel log or the L4 console:\n" + "\n".join(trouble[:40]))
     print(f"# from QEMU's start: /init after {b.init_seconds:.1f} s, the end after {b.seconds:.1f} s "
-          f"({b.accel})")
+          f"({b.accel}, {b.cpus} CPU{'s' if b.cpus > 1 else ''})")
 
 
 FIXTURE_PARAMETERS = "/sys/module/l4log_fixture/parameters"
@@ -132,7 +137,7 @@ def l4linux_signals_noxsave(suite):
     boot_set, module, extra = suite.built()
     b = guest.boot_guest("l4linux", boot_set, module, "command", "./l4log-signals", str(extra), quiet=True,
                          timeout=L4_BOOT_TIMEOUT, cpu_model=NOXSAVE_CPU)
-    suite.boots.append(b)
+    suite.record(b)
     console = b.console.read_text(errors="replace").replace("\r", "")
     check(not b.timed_out, f"the L4 system did not finish in time; console: {b.console}")
     check("XSAVE not enabled by OS" in console, f"the guest has XSAVE on -cpu {NOXSAVE_CPU}; console: {b.console}")

@@ -1,4 +1,4 @@
-"""Every case of the suite, in the order they run.
+"""Every case of the suite, in the order they start and are reported.
 
 A group of cases is a module of this package with functions that return its cases (a list
 of harness.Case), for all targets or for one; a new group is one such module and one line
@@ -11,6 +11,20 @@ from .harness import DEBUG_TARGETS, TARGETS
 def per_target(targets, *groups):
     """The cases of `groups` (functions of a target), target by target."""
     return [case for target in targets for group in groups for case in group(target)]
+
+
+def on_smp(cases):
+    """`cases` of the l4linux target, on the SMP L4Linux (2 vCPUs): named l4linux_smp_*."""
+    return [case._replace(name=case.name.replace("l4linux_", "l4linux_smp_", 1), smp=True) for case in cases]
+
+
+def smp_cases():
+    """The end-to-end and adversarial cases, the boot case (signal frames, the fixture module) and
+    the arch contracts (two threads flipping one page) on SMP L4Linux, and its kernel log. Not
+    e2e_run_interface: `make run` boots the UP system."""
+    e2e_cases = [case for case in e2e.cases("l4linux") if not case.name.endswith("_run_interface")]
+    own = [case for case in l4linux.cases() if case.name in ("l4linux_boot", "l4linux_arch_contracts")]
+    return on_smp([*e2e_cases, *own, *adversarial.l4linux_cases(), *kernel_log.cases("l4linux")])
 
 
 def cases():
@@ -27,4 +41,5 @@ def cases():
         *e2e.uml_cases(),
         *l4linux.cases(),
         *adversarial.l4linux_cases(),
+        *smp_cases(),
     ]
