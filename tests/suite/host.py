@@ -113,10 +113,18 @@ def l4_build_failures(suite):
         (tools / tool).write_text("#!/bin/sh\necho 'fake 11.3.0'\n")
         (tools / tool).chmod(0o755)
 
-    def run(fail, cache):
+    # The project's Fiasco patches are for the real tree; the fake one gets none, or one that
+    # does not apply.
+    no_patches, bad_patches = suite.work / "l4-fake-no-patches", suite.work / "l4-fake-bad-patches"
+    no_patches.mkdir()
+    bad_patches.mkdir()
+    (bad_patches / "0001-fake.patch").write_text(
+        "--- a/Makefile\n+++ b/Makefile\n@@ -1,1 +1,1 @@\n-no such line\n+changed\n")
+
+    def run(fail, cache, patches=no_patches):
         env = {**os.environ, "L4_SRC": str(fake), "L4LOG_L4_SNAPSHOT": str(fake / "src"),
                "L4LOG_L4_CACHE": str(suite.work / cache), "FAKE_FAIL": fail,
-               "PATH": f"{tools}:{os.environ['PATH']}"}
+               "L4LOG_FIASCO_PATCHES": str(patches), "PATH": f"{tools}:{os.environ['PATH']}"}
         r = subprocess.run([str(REPO / "scripts/l4"), "base"], capture_output=True, text=True, env=env)
         complete = sorted(p.parent.name.split("-")[0] for p in (suite.work / cache).glob("*/.l4log-complete"))
         return r, complete
@@ -133,6 +141,9 @@ def l4_build_failures(suite):
         check(r.returncode != 0, f"{fail}: scripts/l4 base exited 0")
         check(message in r.stderr, f"{fail}: no '{message}' in its messages:\n{r.stderr[-1500:]}")
         check(not complete, f"{fail}: marked complete: {complete}")
+    r, complete = run("", "l4-cache-patch", bad_patches)
+    check(r.returncode != 0 and "0001-fake.patch does not apply" in r.stderr and not complete,
+          f"a Fiasco patch that does not apply: status {r.returncode}, complete {complete}:\n{r.stderr[-1500:]}")
     # Fiasco builds; L4Re (an empty tree) fails: only Fiasco is complete.
     r, complete = run("", "l4-cache-l4re")
     check(r.returncode != 0 and "L4Re build directory failed" in r.stderr,
