@@ -301,13 +301,25 @@ class Suite:
         kernel_dir, module = guest.build_all(target, debug, smp)
         extra = self.work / f"extra-{target}{'-debug' if debug else ''}{'-smp' if smp else ''}"
         extra.mkdir(parents=True)
-        shutil.copy(REPO / "tests/guest/host-calls.sh", extra)
-        for program in ("l4log-test", "l4log-adversary", "l4log-signals", "l4log-faults"):
-            subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-                            str(extra / program), str(REPO / f"tests/guest/{program}.c")], check=True)
+        for program in self.programs().iterdir():
+            os.link(program, extra / program.name)
         if target == "l4linux":
             shutil.copy(kernel_dir / "l4log_fixture.ko", extra)
         return kernel_dir, module, extra
+
+    def programs(self):
+        """The guest test programs, built once (under built()'s lock)."""
+        programs = self.work / "programs"
+        if not programs.exists():
+            building = self.work / "programs.partial"
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir()
+            shutil.copy(REPO / "tests/guest/host-calls.sh", building)
+            for program in ("l4log-test", "l4log-adversary", "l4log-signals", "l4log-faults"):
+                subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+                                str(building / program), str(REPO / f"tests/guest/{program}.c")], check=True)
+            building.rename(programs)
+        return programs
 
     def once(self, key, make):
         """What `make()` returns, made the first time `key` is asked for: a boot that several
