@@ -277,7 +277,8 @@ class Suite:
         self.skipped = []
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
         self._built = {}
-        self._built_lock = threading.Lock()
+        self._built_locks = collections.defaultdict(threading.Lock)
+        self._build_lock = threading.Lock()
         self._once = {}
         self._once_locks = collections.defaultdict(threading.Lock)
         self._once_locks_lock = threading.Lock()
@@ -291,9 +292,14 @@ class Suite:
         and a directory of the guest test programs (for l4linux also the fixture module), built
         once."""
         key = (self.target, self.debug, self.smp)
-        with self._built_lock:
+        with self._once_locks_lock:
+            lock = self._built_locks[key]
+        with lock:
             if key not in self._built:
-                self._built[key] = self.build(key)
+                # One kernel build at a time (each uses both CPUs); the cases of kernels
+                # built already go on meanwhile.
+                with self._build_lock:
+                    self._built[key] = self.build(key)
             return self._built[key]
 
     def build(self, key):
@@ -308,7 +314,7 @@ class Suite:
         return kernel_dir, module, extra
 
     def programs(self):
-        """The guest test programs, built once (under built()'s lock)."""
+        """The guest test programs, built once (under built()'s build lock)."""
         programs = self.work / "programs"
         if not programs.exists():
             building = self.work / "programs.partial"
