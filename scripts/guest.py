@@ -361,13 +361,8 @@ def l4linux_args(boot, image, initramfs, interactive, display):
         console = ["-chardev", f"file,id=console,path={boot.host_log}", "-serial", "chardev:console"]
     # QEMU's own messages (the runner ends it with SIGTERM, which it reports) go to a file.
     fds = {} if interactive else {"console": os.open(boot.run_dir / "qemu.log", os.O_WRONLY | os.O_CREAT, 0o644)}
-    accel = qemu_accel_args(boot)
-    if boot.cpus > 1:
-        # Fiasco 22.04 takes the MADT's xAPIC IDs shifted for x2APIC IDs: with x2APIC it
-        # disables every CPU but the first ("Previously unknown CPU").
-        accel[-1] += ",x2apic=off"
     return [
-        QEMU, *accel, "-smp", str(boot.cpus), "-m", str(L4_MEMORY_MB), "-M", "q35", "-nodefaults", "-no-reboot",
+        QEMU, *qemu_accel_args(boot), "-smp", str(boot.cpus), "-m", str(L4_MEMORY_MB), "-M", "q35", "-nodefaults", "-no-reboot",
         "-display", "none", "-kernel", str(boot_set / bootstrap), "-append", bootstrap_args or bootstrap,
         "-initrd", ",".join(initrd), *console,
     ], fds
