@@ -5,7 +5,7 @@ import collections
 import re
 
 from . import adversarial, faults
-from .harness import Case, after_insmod, check, kernel_trouble
+from .harness import Case, after_insmod, check, checked_kernel_log, kernel_trouble
 
 
 def kernel_log_clean(suite):
@@ -23,9 +23,9 @@ def kernel_log_clean(suite):
     before_insmod = collections.Counter()
     for b in boots:
         check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
-        after, before = after_insmod(b.dmesg)
-        checked = after if suite.debug or suite.smp else b.dmesg
-        trouble = (faults.fault_trouble if getattr(b, "fault_injection", False) else kernel_trouble)(checked)
+        before = after_insmod(b.dmesg)[1]
+        trouble = (faults.fault_trouble if getattr(b, "fault_injection", False) else kernel_trouble)(
+            checked_kernel_log(suite, b.dmesg))
         check(not trouble, f"{b.run_dir}: kernel log reports trouble:\n" + "\n".join(trouble[:40]))
         for line in kernel_trouble(before):
             before_insmod[re.sub(r"^\[[ 0-9.]+\] ", "", line)] += 1

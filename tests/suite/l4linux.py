@@ -10,7 +10,15 @@ import subprocess
 from pathlib import Path
 
 from .channels import default_bytes
-from .harness import L4_BOOT_TIMEOUT, Case, Failure, after_insmod, check, check_bytes, guest, kernel_trouble
+from .harness import L4_BOOT_TIMEOUT, Case, Failure, check, check_bytes, checked_kernel_log, guest, kernel_trouble
+
+
+def check_l4_trouble(suite, b, console):
+    """No report in boot `b`'s kernel log (the part its kernel's checks cover) and no
+    unresolvable fault on its L4 console."""
+    trouble = kernel_trouble(checked_kernel_log(suite, b.dmesg))
+    trouble += [line for line in console.splitlines() if "Non-resolvable" in line]
+    check(not trouble, f"{b.run_dir}: trouble in the kernel log or the L4 console:\n" + "\n".join(trouble[:40]))
 
 
 def l4linux_boot(suite):
@@ -49,10 +57,7 @@ def l4linux_boot(suite):
           f"the fixture module's messages are not in the kernel log; console: {b.console}")
     signals = [line for line in console.splitlines() if line.startswith(("PASS", "FAIL"))]
     check(signals and signals[-1].startswith("PASS"), f"l4log-signals: {signals}")
-    # SMP: from insmod on, as kernel_log_clean checks it there (an arch/l4 report of the boot).
-    checked = after_insmod(b.dmesg)[0] if suite.smp else b.dmesg
-    trouble = kernel_trouble(checked) + [line for line in console.splitlines() if "Non-resolvable" in line]
-    check(not trouble, f"{b.run_dir}: trouble in the kernel log or the L4 console:\n" + "\n".join(trouble[:40]))
+    check_l4_trouble(suite, b, console)
     print(f"# from QEMU's start: /init after {b.init_seconds:.1f} s, the end after {b.seconds:.1f} s "
           f"({b.accel}, {b.cpus} CPU{'s' if b.cpus > 1 else ''})")
 
@@ -151,10 +156,7 @@ def l4linux_signals_noxsave(suite):
     signals = [line for line in console.splitlines() if line.startswith(("PASS", "FAIL"))]
     check(b.status == 0 and signals and signals[-1].startswith("PASS"),
           f"l4log-signals on -cpu {NOXSAVE_CPU}: status {b.status}, {signals}; console: {b.console}")
-    # SMP: from insmod on, as kernel_log_clean checks it there (an arch/l4 report of the boot).
-    checked = after_insmod(b.dmesg)[0] if suite.smp else b.dmesg
-    trouble = kernel_trouble(checked) + [line for line in console.splitlines() if "Non-resolvable" in line]
-    check(not trouble, f"{b.run_dir}: trouble in the kernel log or the L4 console:\n" + "\n".join(trouble[:40]))
+    check_l4_trouble(suite, b, console)
 
 
 # What scripts/l4 puts on the in-tree kernel's command line (INTREE_KERNEL_ARGS).
