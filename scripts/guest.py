@@ -59,6 +59,9 @@ RUNS_KEPT = 20
 RUN_DIR_LOCK = threading.Lock()
 RUN_DIR_NUMBERS = itertools.count()
 BOOT_SLOTS = threading.BoundedSemaphore(1)
+BOOT_SLOT_COUNT = 1
+# Taken while a guest that runs alone gathers every slot (two doing it at once would deadlock).
+ALONE_LOCK = threading.Lock()
 # choose_accel's verdict is made once, also when several threads ask.
 ACCEL_LOCK = threading.Lock()
 # The guests running now (run_guest), for end_all_guests.
@@ -180,15 +183,24 @@ def new_run_dir():
 def allow_concurrent_boots(count):
     """Lets up to `count` guests of this process run at once (threads of the test suite); one
     by default."""
-    global BOOT_SLOTS
-    BOOT_SLOTS = threading.BoundedSemaphore(count)
+    global BOOT_SLOTS, BOOT_SLOT_COUNT
+    BOOT_SLOTS, BOOT_SLOT_COUNT = threading.BoundedSemaphore(count), count
 
 
 @contextlib.contextmanager
-def boot_slot():
-    """Held while a guest runs: at most allow_concurrent_boots()'s count at once."""
-    with BOOT_SLOTS:
+def boot_slot(alone=False):
+    """Held while a guest runs: at most allow_concurrent_boots()'s count at once; `alone`: every
+    slot, so that no other guest of this process runs meanwhile (a guest whose case bounds a
+    time)."""
+    count = BOOT_SLOT_COUNT if alone else 1
+    with ALONE_LOCK if alone else contextlib.nullcontext():
+        for _ in range(count):
+            BOOT_SLOTS.acquire()
+    try:
         yield
+    finally:
+        for _ in range(count):
+            BOOT_SLOTS.release()
 
 
 def write_stdout(text):
@@ -510,7 +522,7 @@ class L4ConsoleWatcher(threading.Thread):
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
                nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args="", channels=True,
-               channel_ports=None, channel_keys=None, cpu_model=""):
+               channel_ports=None, channel_keys=None, cpu_model="", alone=False):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
     l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
     that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
@@ -518,7 +530,8 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     kernel's command line. `channels`: load l4log.ko with the named channels. `channel_ports`:
     qemu, uml: other named channels than CHANNELS (name -> the qemu target's debug console
     port); `channel_keys`: keys added to a channel's specification (name -> "stamp=task").
-    `cpu_model`: qemu, l4linux: QEMU's -cpu (e.g. a CPU without XSAVE), else the default."""
+    `cpu_model`: qemu, l4linux: QEMU's -cpu (e.g. a CPU without XSAVE), else the default.
+    `alone`: no other guest of this process runs meanwhile (boot_slot)."""
     if host_fds and target != "uml":
         raise ValueError("host descriptors are for the uml target")
     if kernel_args and target == "l4linux":
@@ -558,7 +571,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
         ramdisk.build(initramfs, gen_init_cpio, module, mode, cmd, extra, insmod_args(boot, fds), control)
         if not quiet:
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
-        with boot_slot():
+        with boot_slot(alone):
             start = reader.started = time.monotonic()
             boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout,
                                            reader.done if l4 else None, host_fds)
