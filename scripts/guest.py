@@ -35,7 +35,6 @@ its last line, `host-log: PATH`, the capture of /dev/l4log.
 """
 
 import argparse
-import contextlib
 import itertools
 import os
 import re
@@ -59,9 +58,6 @@ RUNS_KEPT = 20
 RUN_DIR_LOCK = threading.Lock()
 RUN_DIR_NUMBERS = itertools.count()
 BOOT_SLOTS = threading.BoundedSemaphore(1)
-BOOT_SLOT_COUNT = 1
-# Taken while a guest that runs alone gathers every slot (two doing it at once would deadlock).
-ALONE_LOCK = threading.Lock()
 # choose_accel's verdict is made once, also when several threads ask.
 ACCEL_LOCK = threading.Lock()
 # The guests running now (run_guest), for end_all_guests.
@@ -111,6 +107,11 @@ class Boot:
     channel_ports: dict = field(default_factory=lambda: dict(CHANNELS))
     channel_keys: dict = field(default_factory=dict)
     cpu_model: str = ""                # qemu, l4linux: QEMU's -cpu instead of the default
+    # The host logs (None: /dev/l4log's, else a channel's name) that a HostLogReader relays
+    # through a FIFO: shown live, or a pipe that fills up. The guest writes the others to their
+    # capture files itself, so that no thread of this process (a test suite's, busy elsewhere)
+    # paces a guest's writes.
+    relayed: set = field(default_factory=set)
 
     @property
     def host_log(self):
@@ -119,6 +120,21 @@ class Boot:
     def channel_log(self, name):
         """The capture of named channel `name`'s host log."""
         return self.run_dir / f"host-log-{name}"
+
+    def capture(self, name=None):
+        """The capture of /dev/l4log's host log (None) or of channel `name`'s."""
+        return self.host_log if name is None else self.channel_log(name)
+
+    def host_log_sink(self, name=None):
+        """Where the guest writes that host log: its FIFO when relayed, else its capture."""
+        capture = self.capture(name)
+        return capture.with_name(capture.name + ".fifo") if name in self.relayed else capture
+
+    def open_host_log_sink(self, name=None):
+        """A descriptor to write that host log (uml): a FIFO's opens once its reader has."""
+        if name in self.relayed:
+            return os.open(self.host_log_sink(name), os.O_WRONLY)
+        return os.open(self.host_log_sink(name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
     @property
     def console(self):
@@ -183,24 +199,13 @@ def new_run_dir():
 def allow_concurrent_boots(count):
     """Lets up to `count` guests of this process run at once (threads of the test suite); one
     by default."""
-    global BOOT_SLOTS, BOOT_SLOT_COUNT
-    BOOT_SLOTS, BOOT_SLOT_COUNT = threading.BoundedSemaphore(count), count
+    global BOOT_SLOTS
+    BOOT_SLOTS = threading.BoundedSemaphore(count)
 
 
-@contextlib.contextmanager
-def boot_slot(alone=False):
-    """Held while a guest runs: at most allow_concurrent_boots()'s count at once; `alone`: every
-    slot, so that no other guest of this process runs meanwhile (a guest whose case bounds a
-    time)."""
-    count = BOOT_SLOT_COUNT if alone else 1
-    with ALONE_LOCK if alone else contextlib.nullcontext():
-        for _ in range(count):
-            BOOT_SLOTS.acquire()
-    try:
-        yield
-    finally:
-        for _ in range(count):
-            BOOT_SLOTS.release()
+def boot_slot():
+    """Held while a guest runs: at most allow_concurrent_boots()'s count at once."""
+    return BOOT_SLOTS
 
 
 def write_stdout(text):
@@ -256,6 +261,21 @@ class HostLogReader(threading.Thread):
         self.join()
 
 
+def host_log_readers(boot, live, nonblocking_host_log):
+    """qemu, uml: the HostLogReaders of the host logs that go through a FIFO (Boot.relayed): all
+    of them when shown `live`; /dev/l4log's when UML gets a non-blocking descriptor, a pipe that
+    fills up. The FIFOs are made here; each reader still has to start."""
+    if live:
+        boot.relayed = {None, *boot.channel_ports}
+    elif nonblocking_host_log:
+        boot.relayed = {None}
+    readers = []
+    for name in sorted(boot.relayed, key=str):
+        os.mkfifo(boot.host_log_sink(name))
+        readers.append(HostLogReader(boot.host_log_sink(name), boot.capture(name), live, name))
+    return readers
+
+
 def show_line(line, prefix="host-log| "):
     # Control bytes are escaped: the guest does not get to drive the host's terminal.
     text = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}"
@@ -281,10 +301,10 @@ def qemu_args(boot, image, initramfs, interactive, display):
         "-append", " ".join(["console=ttyS0 panic=-1 loglevel=6", *boot.kernel_args.split()]),
         *console,
         "-chardev", f"file,id=control,path={run_dir / 'control'}", "-serial", "chardev:control",
-        "-chardev", f"file,id=hostlog,path={run_dir / 'host-log.fifo'}",
+        "-chardev", f"file,id=hostlog,path={boot.host_log_sink()}",
         "-device", "isa-debugcon,iobase=0xe9,chardev=hostlog",
         *[arg for name, port in boot.channel_ports.items() for arg in (
-            "-chardev", f"file,id=channel-{name},path={run_dir / f'host-log-{name}.fifo'}",
+            "-chardev", f"file,id=channel-{name},path={boot.host_log_sink(name)}",
             "-device", f"isa-debugcon,iobase={port:#x},chardev=channel-{name}")],
     ], {}
 
@@ -298,12 +318,12 @@ def uml_args(boot, image, initramfs, interactive, display):
     fds = {"control": os.open(run_dir / "control", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)}
     if not (interactive or display):
         fds["console"] = os.open(run_dir / "console", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    # Blocks until the reader opened the other end; the reader is already waiting.
-    fds["hostlog"] = os.open(run_dir / "host-log.fifo", os.O_WRONLY)
+    # A FIFO's open blocks until the reader opened the other end; the reader is already waiting.
+    fds["hostlog"] = boot.open_host_log_sink()
     if boot.nonblocking_host_log:
         os.set_blocking(fds["hostlog"], False)
     for name in boot.channel_ports:
-        fds[f"channel-{name}"] = os.open(run_dir / f"host-log-{name}.fifo", os.O_WRONLY)
+        fds[f"channel-{name}"] = boot.open_host_log_sink(name)
     console_out = fds.get("console", 1)
     console_in = "fd:0" if interactive else "null"
     return [
@@ -522,7 +542,7 @@ class L4ConsoleWatcher(threading.Thread):
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
                nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args="", channels=True,
-               channel_ports=None, channel_keys=None, cpu_model="", alone=False):
+               channel_ports=None, channel_keys=None, cpu_model=""):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
     l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
     that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
@@ -530,8 +550,7 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     kernel's command line. `channels`: load l4log.ko with the named channels. `channel_ports`:
     qemu, uml: other named channels than CHANNELS (name -> the qemu target's debug console
     port); `channel_keys`: keys added to a channel's specification (name -> "stamp=task").
-    `cpu_model`: qemu, l4linux: QEMU's -cpu (e.g. a CPU without XSAVE), else the default.
-    `alone`: no other guest of this process runs meanwhile (boot_slot)."""
+    `cpu_model`: qemu, l4linux: QEMU's -cpu (e.g. a CPU without XSAVE), else the default."""
     if host_fds and target != "uml":
         raise ValueError("host descriptors are for the uml target")
     if kernel_args and target == "l4linux":
@@ -553,17 +572,9 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
         initramfs, control = boot.run_dir / "initramfs.cpio", "/dev/ttyS1"
     if target in ("qemu", "l4linux"):
         boot.accel = accel or choose_accel(target, kernel_dir, module)
-    channel_readers = []
-    if l4:
-        reader = L4ConsoleWatcher(boot, display and not interactive)
-    else:
-        os.mkfifo(boot.run_dir / "host-log.fifo")
-        reader = HostLogReader(boot.run_dir / "host-log.fifo", boot.host_log, display or interactive)
-        for name in boot.channel_ports:
-            os.mkfifo(boot.run_dir / f"host-log-{name}.fifo")
-            channel_readers.append(HostLogReader(boot.run_dir / f"host-log-{name}.fifo", boot.channel_log(name),
-                                                 display or interactive, name))
-    for each in (reader, *channel_readers):
+    watcher = L4ConsoleWatcher(boot, display and not interactive) if l4 else None
+    readers = [watcher] if l4 else host_log_readers(boot, display or interactive, nonblocking_host_log)
+    for each in readers:
         each.start()
     fds = {}
     try:
@@ -571,15 +582,17 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
         ramdisk.build(initramfs, gen_init_cpio, module, mode, cmd, extra, insmod_args(boot, fds), control)
         if not quiet:
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
-        with boot_slot(alone):
-            start = reader.started = time.monotonic()
+        with boot_slot():
+            start = time.monotonic()
+            if watcher:
+                watcher.started = start
             boot.timed_out = not run_guest(boot.cmdline, fds, interactive, timeout,
-                                           reader.done if l4 else None, host_fds)
+                                           watcher.done if watcher else None, host_fds)
             boot.seconds = time.monotonic() - start
     finally:
         for fd in fds.values():
             os.close(fd)
-        for each in (reader, *channel_readers):
+        for each in readers:
             each.finish()
     parse_control(boot)
     if l4:

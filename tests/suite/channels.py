@@ -126,7 +126,7 @@ def channels_independent(suite):
                    f"exec 3</dev/l4log-{APP} 4</dev/l4log-{AUDIT}; "
                    "sed 's/^/app-/' /proc/self/fdinfo/3; sed 's/^/audit-/' /proc/self/fdinfo/4; exec 3<&- 4<&-; "
                    f"grep -q 'rate_limit={FLOOD_RATE}' /sys/module/l4log/parameters/channels",
-                   {"flood": flood, "quick": quick}, alone=True)  # its bound is a time
+                   {"flood": flood, "quick": quick})
     console = b.console.read_text(errors="replace")
     timed = re.search(r"l4log-timed: (\d+)", console)
     check(timed, "the write to the other channel printed no time")
@@ -232,7 +232,7 @@ def uml_channels_host_stall(suite):
                        "{ ./l4log-test write stuck /dev/l4log-stall & }; stuck=$!; sleep 1; "
                        f"./l4log-test timed quick /dev/l4log-{AUDIT} || exit 1; "
                        "kill -9 $stuck; wait $stuck; true",
-                       {"stuck": stuck, "quick": quick}, host_fds=(write_end,), alone=True)
+                       {"stuck": stuck, "quick": quick}, host_fds=(write_end,))
     finally:
         os.close(write_end)
     held = b""
