@@ -6,11 +6,14 @@
  * lines; utf8: lines of multi-byte UTF-8 text; binary: random bytes), round
  * by round so that figures compared are taken moments apart. Prints CSV:
  *
- *   bench,PATH,KIND,SIZE,ROUND,WRITES,NANOSECONDS,HOST_CALLS,HOST_BYTES
+ *   target,NAME
+ *   bench,PATH,KIND,SIZE,ROUND,WRITES,NANOSECONDS,CPU_NANOSECONDS,HOST_CALLS,HOST_BYTES
  *   mem,WHAT,KIB
  *
- * PATH is on (l4log, escape=Y), off (l4log, escape=N), null, raw-on or
- * raw-off. HOST_CALLS and HOST_BYTES are per round, as l4log counted them
+ * The target line comes first, with --target NAME only: the name the caller
+ * files the figures under. PATH is on (l4log, escape=Y), off (l4log,
+ * escape=N), null, raw-on, raw-off or (with --tty-fd) tty. CPU_NANOSECONDS is
+ * the writer's CPU time in the measurement (user and system, getrusage()). HOST_CALLS and HOST_BYTES are per round, as l4log counted them
  * (l4log's paths); on the raw paths HOST_BYTES is what each write sends: the
  * bytes l4log's host got per write of the same text with escaping on
  * (raw-on) or off (raw-off, = SIZE). The raw channel sends CHUNK bytes per
@@ -18,10 +21,14 @@
  * from user space (x86, needs ioperm: the qemu target's debug console); with
  * --raw-fd, one write(2) per chunk to that descriptor. With --raw-dev, one
  * write(2) per write to that device, which sends it in chunks itself (the uml
- * target's /dev/l4log-raw, bench/rawhost). Each measurement writes for at
- * least --min-ms milliseconds and 3 writes.
+ * target's /dev/l4log-raw, bench/rawhost; L4Linux's /dev/l4log-rawvcon,
+ * bench/rawvcon). With --tty-fd, the path tty writes the text unescaped, one
+ * write(2) of SIZE per write, to that descriptor (a tty in raw mode). l4log's
+ * paths write to --device (default /dev/l4log). Each measurement writes for
+ * at least --min-ms milliseconds and 3 writes.
  *
- *   l4log-bench [--rounds N] [--min-ms MS] [--chunk BYTES]
+ *   l4log-bench [--target NAME] [--rounds N] [--min-ms MS] [--chunk BYTES]
+ *               [--device PATH] [--tty-fd FD]
  *               [--raw-port PORT | --raw-fd FD | --raw-dev PATH] SIZE...
  *   l4log-bench --channels NAME,NAME... [--rounds N] [--min-ms MS] SIZE...
  *   l4log-bench --stamps STAMPED,PLAIN [--rounds N] [--min-ms MS] SIZE...
@@ -56,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +77,8 @@ static size_t chunk = 4096;
 static int raw_port = -1;
 static int raw_fd = -1;
 static const char *raw_dev;
+static const char *device = "/dev/l4log";
+static int tty_fd = -1;
 static int only_kind = -1;
 /* --channels and --stamps: the named channels, from a comma-separated list. */
 enum { CHANNELS_MAX = 16 };
@@ -223,8 +233,19 @@ static void raw_write(const char *buf, size_t size)
 }
 
 struct result {
-	long writes, ns, calls, bytes;
+	long writes, ns, cpu_ns, calls, bytes;
 };
+
+/* The CPU time this process has used, user and system, in nanoseconds. */
+static long cpu_ns(void)
+{
+	struct rusage usage;
+
+	if (getrusage(RUSAGE_SELF, &usage) < 0)
+		die("getrusage");
+	return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000000L +
+	       (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1000L;
+}
 
 /* Whether `path` is one of l4log's devices (/dev/l4log, /dev/l4log-NAME), which count host calls. */
 static int is_l4log(const char *path)
@@ -235,17 +256,19 @@ static int is_l4log(const char *path)
 /* Writes `size` bytes of `buf` to the open `fd` until the time is up; counts l4log's host calls. */
 static struct result measure_fd(int fd, int l4log, const char *buf, size_t size)
 {
-	struct result r = { 0, 0, -1, -1 };
-	long calls0 = 0, bytes0 = 0, start;
+	struct result r = { 0, 0, 0, -1, -1 };
+	long calls0 = 0, bytes0 = 0, start, cpu0;
 
 	if (l4log)
 		host_counters(fd, &calls0, &bytes0);
+	cpu0 = cpu_ns();
 	start = now_ns();
 	do {
 		write_all(fd, buf, size);
 		r.writes++;
 		r.ns = now_ns() - start;
 	} while (r.ns < min_ns || r.writes < 3);
+	r.cpu_ns = cpu_ns() - cpu0;
 	if (l4log) {
 		host_counters(fd, &r.calls, &r.bytes);
 		r.calls -= calls0;
@@ -270,21 +293,22 @@ static struct result measure_device(const char *path, const char *buf, size_t si
 /* Sends `bytes` bytes per write through the raw channel until the time is up. */
 static struct result measure_raw(const char *buf, size_t bytes)
 {
-	struct result r = { 0, 0, -1, (long)bytes };
-	long start = now_ns();
+	struct result r = { 0, 0, 0, -1, (long)bytes };
+	long cpu0 = cpu_ns(), start = now_ns();
 
 	do {
 		raw_write(buf, bytes);
 		r.writes++;
 		r.ns = now_ns() - start;
 	} while (r.ns < min_ns || r.writes < 3);
+	r.cpu_ns = cpu_ns() - cpu0;
 	return r;
 }
 
 static void report(const char *path, enum kind kind, size_t size, int round, struct result r)
 {
-	printf("bench,%s,%s,%zu,%d,%ld,%ld,%ld,%ld\n", path, kind_names[kind], size, round, r.writes, r.ns,
-	       r.calls, r.bytes);
+	printf("bench,%s,%s,%zu,%d,%ld,%ld,%ld,%ld,%ld\n", path, kind_names[kind], size, round, r.writes, r.ns,
+	       r.cpu_ns, r.calls, r.bytes);
 	fflush(stdout);
 }
 
@@ -308,7 +332,8 @@ static const char *raw_buffer(const char *text, size_t size, size_t bytes)
 	return buf;
 }
 
-/* One round of one size and kind: l4log with escaping on and off, /dev/null, the raw channel. */
+/* One round of one size and kind: l4log with escaping on and off, /dev/null, the raw channel
+ * and the tty. */
 static void measure_all(char *text, enum kind kind, size_t size, int round)
 {
 	int raw = raw_port >= 0 || raw_fd >= 0;
@@ -324,15 +349,15 @@ static void measure_all(char *text, enum kind kind, size_t size, int round)
 	 * counted, then on first in even rounds and off first in odd ones.
 	 */
 	set_escape(round % 2 == 0);
-	measure_device("/dev/l4log", text, size);
+	measure_device(device, text, size);
 	for (int i = 0; i < 2; i++) {
 		int escape = (i + round) % 2 == 0;
 
 		set_escape(escape);
 		if (escape)
-			on = measure_device("/dev/l4log", text, size);
+			on = measure_device(device, text, size);
 		else
-			off = measure_device("/dev/l4log", text, size);
+			off = measure_device(device, text, size);
 	}
 	report("on", kind, size, round, on);
 	report("off", kind, size, round, off);
@@ -343,6 +368,8 @@ static void measure_all(char *text, enum kind kind, size_t size, int round)
 		report("raw-on", kind, size, round, measure_raw(raw_buffer(text, size, on_bytes), on_bytes));
 		report("raw-off", kind, size, round, measure_raw(text, size));
 	}
+	if (tty_fd >= 0)
+		report("tty", kind, size, round, measure_fd(tty_fd, 0, text, size));
 	text[size - 1] = saved;
 }
 
@@ -552,8 +579,9 @@ static void memory(size_t mib)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: l4log-bench [--rounds N] [--min-ms MS] [--chunk B] "
-			"[--raw-port P | --raw-fd FD | --raw-dev PATH] [--kind K] SIZE... | --memory MIB\n"
+	fprintf(stderr, "usage: l4log-bench [--target NAME] [--rounds N] [--min-ms MS] [--chunk B] "
+			"[--device PATH] [--tty-fd FD] [--raw-port P | --raw-fd FD | --raw-dev PATH] [--kind K] "
+			"SIZE... | --memory MIB\n"
 			"       l4log-bench (--channels NAME,NAME... | --stamps STAMPED,PLAIN) [--rounds N] "
 			"[--min-ms MS] SIZE...\n");
 	exit(2);
@@ -572,6 +600,9 @@ static void parse_options(int argc, char **argv)
 		{ "kind", required_argument, NULL, 'k' },
 		{ "channels", required_argument, NULL, 'C' },
 		{ "stamps", required_argument, NULL, 'S' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "tty-fd", required_argument, NULL, 't' },
+		{ "target", required_argument, NULL, 'T' },
 		{ 0 },
 	};
 	int opt;
@@ -584,6 +615,9 @@ static void parse_options(int argc, char **argv)
 		case 'p': raw_port = strtol(optarg, NULL, 0); break;
 		case 'f': raw_fd = atoi(optarg); break;
 		case 'd': raw_dev = optarg; break;
+		case 'D': device = optarg; break;
+		case 't': tty_fd = atoi(optarg); break;
+		case 'T': printf("target,%s\n", optarg); break;
 		case 'k':
 			for (int kind = 0; kind < KINDS; kind++)
 				if (!strcmp(optarg, kind_names[kind]))

@@ -22,6 +22,18 @@ host gets for it (the escaped bytes, with escaping on). On uml a write to
 floor is its time alone. l4log/floor is the floor's time over l4log's, per
 round; 1.0 means l4log costs nothing beyond it.
 
+On l4linux every byte of those paths crosses Fiasco's serial output (about 2
+us a byte under TCG), which bounds l4log and ttyLv0 alike. So the l4linux boot
+(the boot set's entry l4log-bench, configs/l4re/l4log-bench.cfg) measures a
+second target too, l4sink: L4Linux writing to the capability sink, whose
+server (L4Re's cons, a hidden client) keeps the bytes in a ring and prints
+nothing. There l4log is its channel /dev/l4log-sink, the raw channel is
+/dev/l4log-rawvcon (bench/rawvcon: each 488-byte chunk copied from user memory
+and sent as one bare vcon write IPC, as l4log's transport sends it; one write
+of it is the system call too, so the floor is its time alone), and the path
+tty is L4Linux's l4ser on the same capability (ttyLv1, raw). Each measurement
+also records the writer's CPU time (getrusage).
+
 The same boot measures the named channels (ascii text, escaping on): each of
 N channels written at once by a process of its own against the same writer
 alone on that channel (`together/alone`; with fewer CPUs than writers, a
@@ -52,17 +64,28 @@ import guest  # noqa: E402  (scripts/guest.py)
 TARGETS = ["qemu", "uml"] + (["l4linux"] if os.environ.get("L4LOG_L4_BOOT") else [])
 if os.environ.get("L4LOG_BENCH_TARGETS"):
     TARGETS = [t for t in TARGETS if t in os.environ["L4LOG_BENCH_TARGETS"].split()]
+# The l4linux boot measures a second "target" too: l4sink, the same system writing to a log
+# capability whose server discards (configs/l4re/l4log-bench.cfg), not to the serial port.
+BOOTS = list(TARGETS)
+if "l4linux" in TARGETS:
+    TARGETS.append("l4sink")
+# The boot of each target.
+BOOT_OF = {"qemu": "qemu", "uml": "uml", "l4linux": "l4linux", "l4sink": "l4linux"}
 KINDS = ["ascii", "utf8", "binary"]
 # On L4Linux every byte crosses QEMU's emulated serial port (about 0.5 MB/s under TCG): no
 # 1 MiB writes there, whose rounds would take minutes.
 SIZES = {"qemu": [1, 64, 488, 4096, 65536, 1 << 20], "uml": [1, 64, 488, 4096, 65536, 1 << 20],
-         "l4linux": [1, 64, 488, 4096, 65536]}
+         "l4linux": [1, 64, 488, 4096, 65536], "l4sink": [1, 64, 488, 4096, 65536]}
 # Bytes per host call: a page on QEMU's debug port and UML's host fd, one vcon write IPC on
 # L4Linux (L4_VCON_WRITE_SIZE).
-CHUNK = {"qemu": 4096, "uml": 4096, "l4linux": 488}
+CHUNK = {"qemu": 4096, "uml": 4096, "l4linux": 488, "l4sink": 488}
 # Where writing to the raw channel is a system call of the same write (uml: one write(2) to
-# /dev/l4log-raw): the floor is the raw channel's time, which includes the system call.
-RAW_IS_SYSCALL = {"uml"}
+# /dev/l4log-raw; l4sink: to /dev/l4log-rawvcon): the floor is the raw channel's time, which
+# includes the system call.
+RAW_IS_SYSCALL = {"uml", "l4sink"}
+# The l4sink target's capability (configs/l4re/l4log-bench.cfg), served by l4log as a channel,
+# by L4Linux's l4ser as ttyLv1 and by bench/rawvcon's module as /dev/l4log-rawvcon.
+SINK = "sink"
 # l4log's line buffer (chardev/lines.rs: LINE_MAX, whole host calls in a page).
 LINE_MAX = {target: 4096 // chunk * chunk for target, chunk in CHUNK.items()}
 # The longest line of the ascii and utf8 texts (bench/l4log-bench.c), newline included.
@@ -100,23 +123,32 @@ def compile_bench(out):
                     str(REPO / "bench/l4log-bench.c")], check=True)
 
 
-def parse(lines):
-    """The guest program's output: bench,... lines as row dicts, mem,... and cpus,... lines as a
-    dict, chan,... and stamp,... lines as row dicts (`what`: chan or stamp)."""
-    rows, mem, named = [], {}, []
+def parse(lines, target):
+    """The guest program's output, by target (`target` until a target,NAME line names another):
+    bench,... lines as row dicts, mem,... and cpus,... lines as a dict, chan,... and stamp,...
+    lines as row dicts (`what`: chan or stamp)."""
+    out = {}
     for line in lines:
         fields = line.strip().split(",")
-        if fields[0] == "bench" and len(fields) == 9:
-            path, kind, (size, rnd, writes, ns, calls, nbytes) = fields[1], fields[2], map(int, fields[3:])
-            rows.append({"path": path, "kind": kind, "size": size, "round": rnd, "writes": writes, "ns": ns,
-                         "host_calls": calls, "host_bytes": nbytes})
-        elif fields[0] in ("chan", "stamp") and len(fields) == 9:
-            mode, name, (size, rnd, writes, ns, calls, nbytes) = fields[1], fields[2], map(int, fields[3:])
-            named.append({"what": fields[0], "mode": mode, "channel": name, "size": size, "round": rnd,
-                          "writes": writes, "ns": ns, "host_calls": calls, "host_bytes": nbytes})
-        elif fields[0] in ("mem", "cpus") and len(fields) in (2, 3):
-            mem[fields[0] if fields[0] == "cpus" else fields[1]] = int(fields[-1])
-    return rows, mem, named
+        if fields[0] == "target" and len(fields) == 2:
+            target = fields[1]
+        elif fields[0] in ("bench", "chan", "stamp", "mem", "cpus"):
+            rows, mem, named = out.setdefault(target, ([], {}, []))
+            parse_line(fields, rows, mem, named)
+    return out
+
+
+def parse_line(fields, rows, mem, named):
+    if fields[0] == "bench" and len(fields) == 10:
+        path, kind, (size, rnd, writes, ns, cpu_ns, calls, nbytes) = fields[1], fields[2], map(int, fields[3:])
+        rows.append({"path": path, "kind": kind, "size": size, "round": rnd, "writes": writes, "ns": ns,
+                     "cpu_ns": cpu_ns, "host_calls": calls, "host_bytes": nbytes})
+    elif fields[0] in ("chan", "stamp") and len(fields) == 9:
+        mode, name, (size, rnd, writes, ns, calls, nbytes) = fields[1], fields[2], map(int, fields[3:])
+        named.append({"what": fields[0], "mode": mode, "channel": name, "size": size, "round": rnd,
+                      "writes": writes, "ns": ns, "host_calls": calls, "host_bytes": nbytes})
+    elif fields[0] in ("mem", "cpus") and len(fields) in (2, 3):
+        mem[fields[0] if fields[0] == "cpus" else fields[1]] = int(fields[-1])
 
 
 def build_rawhost(kernel_dir):
@@ -131,7 +163,30 @@ def build_rawhost(kernel_dir):
     return out / "l4log_raw.ko"
 
 
+def build_rawvcon(boot_set):
+    """The l4sink target's bare vcon write, bench/rawvcon/l4log_rawvcon.ko, built out of tree
+    against the boot set's L4Linux (as scripts/module builds l4log.ko there: gcc-12, from a
+    copy, since 5.17's kbuild writes its outputs next to the sources)."""
+    kdir = (Path(boot_set) / "l4linux-obj").read_text().strip()
+    out = guest.CACHE / "module" / f"l4linux-{Path(kdir).parent.name}-rawvcon"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(REPO / "bench/rawvcon", out)
+    subprocess.run(["make", "-s", "-C", kdir, "ARCH=l4", "CC=gcc-12", "HOSTCC=gcc", f"M={out}",
+                    f"-j{os.cpu_count()}", "modules"], check=True, stdout=sys.stderr)
+    return out / "l4log_rawvcon.ko"
+
+
+def l4sink_command():
+    """The l4sink target's measurements, in the l4linux boot: l4log's channel on the discarding
+    capability against L4Linux's tty on it (ttyLv1, raw, descriptor 6) and the bare vcon write."""
+    sizes = " ".join(str(s) for s in SIZES["l4sink"])
+    return (f"./l4log-bench --target l4sink --rounds {ROUNDS} --min-ms {MIN_MS} --device /dev/l4log-{SINK} "
+            f"--tty-fd 6 --raw-dev /dev/l4log-rawvcon {sizes}")
+
+
 def boot_bench(target, work, tool):
+    """Boots `target` once for its measurements; returns the figures by target (l4linux's boot
+    has l4sink's too) and the bytes its host log received."""
     kernel_dir, module = guest.build_all(target)
     extra = work / f"extra-{target}"
     extra.mkdir()
@@ -149,7 +204,13 @@ def boot_bench(target, work, tool):
         cmd += (f" && ./l4log-bench --stamps {','.join(STAMPS[target])} --rounds {ROUNDS} "
                 f"--min-ms {CHANNEL_MIN_MS} {channel_sizes}")
     channels = {}
-    if target != "l4linux":
+    if target == "l4linux":
+        # The bench entry of the boot set: the sink capability (served by cons) beside app and
+        # audit, and ttyLv1 on it.
+        channels = {"channel_ports": {name: 0 for name in (*TOGETHER[target], SINK)}, "l4_entry": "l4log-bench"}
+        shutil.copy(build_rawvcon(kernel_dir), extra)
+        cmd = f"{cmd} && {l4sink_command()}"
+    else:
         channels = {"channel_ports": BENCH_CHANNELS,
                     "channel_keys": {STAMPS[target][0]: f"stamp={STAMP_KIND}"}}
     if target == "uml":
@@ -161,7 +222,8 @@ def boot_bench(target, work, tool):
     if target == "l4linux":
         # The console is the L4Re log the benchmark writes to: its results go to a file, shown
         # after the rounds; the tty passes bytes as they are (raw: no CR added to LF).
-        cmd = (f"dmesg -n 1; stty -F /dev/ttyLv0 raw -echo; exec 5>/dev/ttyLv0; "
+        cmd = (f"dmesg -n 1; insmod l4log_rawvcon.ko cap={SINK} || exit 1; "
+               f"stty -F /dev/ttyLv0 raw -echo; stty -F /dev/ttyLv1 raw -echo; exec 5>/dev/ttyLv0 6>/dev/ttyLv1; "
                f"( {cmd} ) >/tmp/bench.out 2>&1; status=$?; stty -F /dev/ttyLv0 sane; "
                f"cat /tmp/bench.out; exit $status")
     log(f"{target}: booting the benchmark (a few minutes)")
@@ -173,7 +235,7 @@ def boot_bench(target, work, tool):
     lines = boot.console.read_text(errors="replace").replace("\r", "").splitlines()
     received = boot.host_log.stat().st_size
     subprocess.run(["rm", "-rf", str(boot.run_dir)])
-    return *parse(lines), received
+    return parse(lines, target), received
 
 
 def per_round(rows, path, kind, size):
@@ -202,11 +264,14 @@ def summarize(target, rows):
     out = []
     for size in SIZES[target]:
         for kind in KINDS:
-            runs = {path: per_round(rows, path, kind, size) for path in ("on", "off", "null", "raw-on", "raw-off")}
+            runs = {path: per_round(rows, path, kind, size)
+                    for path in ("on", "off", "null", "raw-on", "raw-off", "tty")}
             ns = {path: ns_per_write(r) for path, r in runs.items()}
             s = {"target": target, "kind": kind, "size": size}
-            for name in ("on", "off", "null"):
+            for name in ("on", "off", "null", "raw-off", "tty"):
                 s[f"{name}_us"] = median_us(ns[name])
+                s[f"{name}_cpu_us"] = median_us({k: r["cpu_ns"] / r["writes"] for k, r in runs[name].items()})
+            s["tty_vs_off"] = same_round(ns["tty"], ns["off"])
             s["on_vs_off"] = same_round(ns["off"], ns["on"])
             for mode in ("on", "off"):
                 raw = ns[f"raw-{mode}"]
@@ -225,6 +290,37 @@ def summarize(target, rows):
     return out
 
 
+def check_sink(target, rows):
+    """l4sink: every write of l4log's reached the sink (host calls and bytes counted, no error),
+    and the tty and the bare vcon write were measured beside it."""
+    if target != "l4sink":
+        return
+    mine = [r for r in rows if r["path"] in ("on", "off")]
+    if not mine or any(r["host_calls"] <= 0 or r["host_bytes"] < r["writes"] * r["size"] for r in mine):
+        raise SystemExit(f"bench: l4sink: l4log's host calls or bytes fell short of its writes: {mine[:2]}")
+    if not {"tty", "raw-off"} <= {r["path"] for r in rows}:
+        raise SystemExit("bench: l4sink: no figures of the tty or the bare vcon write")
+
+
+def print_sink_table(summaries):
+    """l4sink: l4log's channel against L4Linux's tty and the bare vcon write IPC on the same
+    discarding log capability, ascii text, with the writer's CPU time per write."""
+    rows = [s for s in summaries if s["target"] == "l4sink" and s["kind"] == "ascii"]
+    if not rows:
+        return
+    print(f"\nl4sink: L4Linux writing to a log capability that discards ({SINK}, served by cons), ascii text: "
+          f"l4log's channel /dev/l4log-{SINK}, the tty on it (ttyLv1, raw), the bare vcon write of "
+          f"{CHUNK['l4sink']}-byte chunks (/dev/l4log-rawvcon); us per write, wall and the writer's CPU "
+          f"time (ratios: medians of same-round pairs; >1: l4log faster)")
+    head = (f"{'size':>6} {'off us':>9} {'on us':>9} {'tty us':>9} {'vcon us':>9} {'null us':>8} "
+            f"{'vcon/off':>8} {'tty/off':>8} {'off cpu':>8} {'tty cpu':>8} {'vcon cpu':>8} {'calls':>6}")
+    print_rows(head, rows, lambda s: (
+        f"{s['size']:>6} {fmt(s['off_us'], '.2f'):>9} {fmt(s['on_us'], '.2f'):>9} {fmt(s['tty_us'], '.2f'):>9} "
+        f"{fmt(s['raw-off_us'], '.2f'):>9} {fmt(s['null_us'], '.2f'):>8} {fmt(s['off_vs_floor']):>8} "
+        f"{fmt(s['tty_vs_off']):>8} {fmt(s['off_cpu_us'], '.2f'):>8} {fmt(s['tty_cpu_us'], '.2f'):>8} "
+        f"{fmt(s['raw-off_cpu_us'], '.2f'):>8} {s['off_calls']:>6.2f}"))
+
+
 def calls_bound(target, size):
     """The most host calls a write of `size` bytes of lines up to LONGEST_LINE bytes needs.
 
@@ -236,6 +332,14 @@ def calls_bound(target, size):
     steps = math.ceil(size / (LINE_MAX[target] - LONGEST_LINE))
     per_step = math.ceil(LINE_MAX[target] / CHUNK[target])
     return min(math.ceil(size / CHUNK[target]) + steps, steps * per_step)
+
+
+def print_rows(head, items, row):
+    """A table: `head`, a rule, and row(item) for each of `items`."""
+    print(head)
+    print("-" * len(head))
+    for item in items:
+        print(row(item))
 
 
 def fmt(v, spec=".3f"):
@@ -250,13 +354,11 @@ def print_table(summaries):
     head = (f"{'target':7} {'kind':6} {'size':>8} {'on MB/s':>9} {'off MB/s':>9} {'on/off':>7} "
             f"{'null us':>9} {'floor us':>9} {'off us':>9} {'off/floor':>9} {'on us':>9} {'on/floor':>8} "
             f"{'calls on':>8} {'calls off':>9}")
-    print(head)
-    print("-" * len(head))
-    for s in summaries:
-        print(f"{s['target']:7} {s['kind']:6} {s['size']:>8} {mbps(s['size'], s['on_us']):>9.2f} "
-              f"{mbps(s['size'], s['off_us']):>9.2f} {fmt(s['on_vs_off']):>7} {s['null_us']:>9.2f} "
-              f"{fmt(s['off_floor_us'], '.2f'):>9} {s['off_us']:>9.2f} {fmt(s['off_vs_floor']):>9} "
-              f"{s['on_us']:>9.2f} {fmt(s['on_vs_floor']):>8} {s['on_calls']:>8.2f} {s['off_calls']:>9.2f}")
+    print_rows(head, summaries, lambda s: (
+        f"{s['target']:7} {s['kind']:6} {s['size']:>8} {mbps(s['size'], s['on_us']):>9.2f} "
+        f"{mbps(s['size'], s['off_us']):>9.2f} {fmt(s['on_vs_off']):>7} {s['null_us']:>9.2f} "
+        f"{fmt(s['off_floor_us'], '.2f'):>9} {s['off_us']:>9.2f} {fmt(s['off_vs_floor']):>9} "
+        f"{s['on_us']:>9.2f} {fmt(s['on_vs_floor']):>8} {s['on_calls']:>8.2f} {s['off_calls']:>9.2f}"))
 
 
 def check_targets(summaries, memory):
@@ -283,6 +385,8 @@ def check_targets(summaries, memory):
                        for s, mode in over)
              or ", ".join(f"{s['size']} B: {max(s['on_calls'], s['off_calls']):.2f} <= {s['calls_bound']}"
                           for s in mine if s["kind"] == "ascii"))
+        if target not in memory:
+            continue
         m = memory[target]
         mark(m["during_write_peak_delta_kib"] <= MEMORY_SLACK_KIB,
              f"{target}: memory per open file independent of write size",
@@ -382,12 +486,10 @@ def print_channel_tables(channel_sums, stamp_sums):
           f"(share: min(N, CPUs)/N)")
     head = (f"{'target':7} {'size':>6} {'channel':8} {'N':>2} {'CPUs':>4} {'alone MB/s':>10} "
             f"{'together MB/s':>13} {'together/alone':>14} {'share':>6} {'calls/write':>11}")
-    print(head)
-    print("-" * len(head))
-    for c in channel_sums:
-        print(f"{c['target']:7} {c['size']:>6} {c['channel']:8} {c['n']:>2} {c['cpus']:>4} "
-              f"{fmt(c['alone_mbps'], '.2f'):>10} {fmt(c['together_mbps'], '.2f'):>13} {fmt(c['ratio']):>14} "
-              f"{c['share']:>6.3f} {fmt(c['calls'], '.2f'):>11}")
+    print_rows(head, channel_sums, lambda c: (
+        f"{c['target']:7} {c['size']:>6} {c['channel']:8} {c['n']:>2} {c['cpus']:>4} "
+        f"{fmt(c['alone_mbps'], '.2f'):>10} {fmt(c['together_mbps'], '.2f'):>13} {fmt(c['ratio']):>14} "
+        f"{c['share']:>6.3f} {fmt(c['calls'], '.2f'):>11}"))
     if not stamp_sums:
         return
     print(f"\nstamped channel (stamp={STAMP_KIND}) against an unstamped one, ascii text, escaping on "
@@ -395,14 +497,12 @@ def print_channel_tables(channel_sums, stamp_sums):
     head = (f"{'target':7} {'size':>6} {'plain MB/s':>10} {'stamped MB/s':>12} {'per input':>9} "
             f"{'plain host MB/s':>15} {'stamped host MB/s':>17} {'per host B':>10} {'host B/write':>14} "
             f"{'calls/write':>11}")
-    print(head)
-    print("-" * len(head))
-    for s in stamp_sums:
-        print(f"{s['target']:7} {s['size']:>6} {fmt(s['plain_mbps'], '.2f'):>10} {fmt(s['stamped_mbps'], '.2f'):>12} "
-              f"{fmt(s['per_input']):>9} {fmt(s['plain_host_mbps'], '.2f'):>15} "
-              f"{fmt(s['stamped_host_mbps'], '.2f'):>17} {fmt(s['per_host']):>10} "
-              f"{fmt(s['plain_bytes'], '.0f'):>6} / {fmt(s['stamped_bytes'], '.0f'):>6} "
-              f"{fmt(s['plain_calls'], '.1f'):>5} / {fmt(s['stamped_calls'], '.1f')}")
+    print_rows(head, stamp_sums, lambda s: (
+        f"{s['target']:7} {s['size']:>6} {fmt(s['plain_mbps'], '.2f'):>10} {fmt(s['stamped_mbps'], '.2f'):>12} "
+        f"{fmt(s['per_input']):>9} {fmt(s['plain_host_mbps'], '.2f'):>15} "
+        f"{fmt(s['stamped_host_mbps'], '.2f'):>17} {fmt(s['per_host']):>10} "
+        f"{fmt(s['plain_bytes'], '.0f'):>6} / {fmt(s['stamped_bytes'], '.0f'):>6} "
+        f"{fmt(s['plain_calls'], '.1f'):>5} / {fmt(s['stamped_calls'], '.1f')}"))
 
 
 def check_channel_targets(channel_sums, stamp_sums):
@@ -457,7 +557,7 @@ def svg_plot(summaries, out):
         return x, y
 
     colors = {"on": "#d62728", "off": "#ff7f0e", "null": "#7f7f7f", "floor": "#1f77b4"}
-    dashes = {"qemu": "", "uml": "6,4", "l4linux": "2,3"}
+    dashes = {"qemu": "", "uml": "6,4", "l4linux": "2,3", "l4sink": "8,2,2,2"}
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
              f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
              f'<text x="{w / 2 - 140}" y="18">l4log throughput against write size (ascii text)</text>']
@@ -504,22 +604,33 @@ def main():
     tool = work / "l4log-bench"
     compile_bench(tool)
     all_rows, summaries, memory, all_named, channel_sums, stamp_sums = [], [], {}, [], [], []
-    for target in TARGETS:
-        rows, mem, named, received = boot_bench(target, work, tool)
+    results = {}
+    for boot in BOOTS:
+        figures, received = boot_bench(boot, work, tool)
+        rows = figures[boot][0]
         written = sum(r["writes"] * r["size"] for r in rows if r["path"] in ("on", "off"))
-        log(f"{target}: l4log wrote {written} bytes in the rounds; the host log received {received} in all")
+        log(f"{boot}: l4log wrote {written} bytes in the rounds; the host log received {received} in all")
         if received < written:
-            raise SystemExit(f"bench: {target}: the host log received less than l4log accepted")
+            raise SystemExit(f"bench: {boot}: the host log received less than l4log accepted")
+        results.update(figures)
+    for target in TARGETS:
+        if target not in results:
+            raise SystemExit(f"bench: the {BOOT_OF[target]} boot printed no figures of {target}")
+        rows, mem, named = results[target]
+        check_sink(target, rows)
         all_rows += [dict(r, target=target) for r in rows]
         mine = summarize(target, rows)
         check_texts(target, mine)
         summaries += mine
-        memory[target] = mem
+        if mem:
+            memory[target] = mem
         all_named += [dict(r, target=target) for r in named]
-        channel_sums += summarize_channels(target, named, mem.get("cpus", 1))
+        if named:
+            channel_sums += summarize_channels(target, named, mem.get("cpus", 1))
         stamp_sums += summarize_stamps(target, named)
     print_table(summaries)
     check_targets(summaries, memory)
+    print_sink_table(summaries)
     print_channel_tables(channel_sums, stamp_sums)
     check_channel_targets(channel_sums, stamp_sums)
     csv_path, svg_path = work / "results.csv", work / "throughput.svg"
@@ -530,7 +641,7 @@ def main():
         writer.writeheader()
         writer.writerows(all_named)
     with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["target", "path", "kind", "size", "round", "writes", "ns",
+        writer = csv.DictWriter(f, fieldnames=["target", "path", "kind", "size", "round", "writes", "ns", "cpu_ns",
                                                "host_calls", "host_bytes"])
         writer.writeheader()
         writer.writerows(all_rows)

@@ -107,6 +107,7 @@ class Boot:
     channel_ports: dict = field(default_factory=lambda: dict(CHANNELS))
     channel_keys: dict = field(default_factory=dict)
     cpu_model: str = ""                # qemu, l4linux: QEMU's -cpu instead of the default
+    l4_entry: str = "l4log"            # l4linux: the entry of the boot set's modules.list
     # The host logs (None: /dev/l4log's, else a channel's name) that a HostLogReader relays
     # through a FIFO: shown live, or a pipe that fills up. The guest writes the others to their
     # capture files itself, so that no thread of this process (a test suite's, busy elsewhere)
@@ -342,7 +343,6 @@ def qemu_accel_args(boot):
     return ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max,la57=off"]
 
 
-L4_ENTRY = "l4log"
 L4_CONTROL_MARK = "l4log-control: "
 L4_MEMORY_MB = 512
 
@@ -380,7 +380,7 @@ def l4linux_args(boot, image, initramfs, interactive, display):
     """Fiasco + L4Re + L4Linux under QEMU: the serial console (the L4Re log) to a file, and in
     interactive runs also to the terminal, with the terminal's input."""
     boot_set = image
-    bootstrap, bootstrap_args, mods = l4_modules(boot_set, L4_ENTRY)
+    bootstrap, bootstrap_args, mods = l4_modules(boot_set, boot.l4_entry)
     initrd = []
     for mod in mods:
         name, _, args = mod.partition(" ")
@@ -447,7 +447,7 @@ def split_l4_channels(boot):
     and colours, into the channel's capture. Bytes of a channel are taken as they are, but for the
     colour sequences the log server puts around them (so a byte-exact comparison holds for text
     without ESC and NUL bytes: the L4Re log server ends a message at a NUL)."""
-    captures = {name: bytearray() for name in CHANNELS}
+    captures = {name: bytearray() for name in boot.channel_ports}
     console = boot.host_log.read_bytes() if boot.host_log.exists() else b""
     for line in console.split(b"\n"):
         line = line.rstrip(b"\r")
@@ -542,27 +542,27 @@ class L4ConsoleWatcher(threading.Thread):
 def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=False,
                interactive=False, timeout=DEFAULT_TIMEOUT, accel=None, quiet=False,
                nonblocking_host_log=False, insmod_extra="", host_fds=(), kernel_args="", channels=True,
-               channel_ports=None, channel_keys=None, cpu_model=""):
+               channel_ports=None, channel_keys=None, cpu_model="", l4_entry="l4log"):
     """Boots the guest of `target` once and returns the Boot record (`kernel_dir`: for
     l4linux the boot set of scripts/l4). `host_fds`: uml: more descriptors of the caller's
     that UML inherits under the same numbers (host channels for l4log.ko to be loaded with);
     the caller keeps and closes them. `kernel_args`: qemu, uml: more arguments for the guest
     kernel's command line. `channels`: load l4log.ko with the named channels. `channel_ports`:
-    qemu, uml: other named channels than CHANNELS (name -> the qemu target's debug console
-    port); `channel_keys`: keys added to a channel's specification (name -> "stamp=task").
-    `cpu_model`: qemu, l4linux: QEMU's -cpu (e.g. a CPU without XSAVE), else the default."""
+    other named channels than CHANNELS (name -> the qemu target's debug console port; on
+    l4linux only the names count: log capabilities that `l4_entry`'s configuration gives);
+    `channel_keys`: keys added to a channel's specification (name -> "stamp=task").
+    `cpu_model`: qemu, l4linux: QEMU's -cpu (e.g. a CPU without XSAVE), else the default.
+    `l4_entry`: l4linux: the entry of the boot set's modules.list to boot."""
     if host_fds and target != "uml":
         raise ValueError("host descriptors are for the uml target")
     if kernel_args and target == "l4linux":
         raise ValueError("kernel arguments are for the qemu and uml targets")
-    if channel_ports is not None and target == "l4linux":
-        raise ValueError("other named channels are for the qemu and uml targets")
     kernel_dir = Path(kernel_dir)
     l4 = target == "l4linux"
     boot = Boot(new_run_dir(), target, nonblocking_host_log, insmod_extra=insmod_extra,
                 kernel_args=kernel_args, cpus=l4_cpus(kernel_dir) if l4 else kernel_cpus(kernel_dir), channels=channels,
                 channel_ports=dict(CHANNELS if channel_ports is None else channel_ports),
-                channel_keys=dict(channel_keys or {}), cpu_model=cpu_model)
+                channel_keys=dict(channel_keys or {}), cpu_model=cpu_model, l4_entry=l4_entry)
     if l4:
         image, gen_init_cpio = kernel_dir, kernel_dir / "gen_init_cpio"
         initramfs, control = boot.run_dir / "l4log-initramfs.cpio", "console"
