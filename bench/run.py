@@ -69,8 +69,6 @@ if os.environ.get("L4LOG_BENCH_TARGETS"):
 BOOTS = list(TARGETS)
 if "l4linux" in TARGETS:
     TARGETS.append("l4sink")
-# The boot of each target.
-BOOT_OF = {"qemu": "qemu", "uml": "uml", "l4linux": "l4linux", "l4sink": "l4linux"}
 KINDS = ["ascii", "utf8", "binary"]
 # On L4Linux every byte crosses QEMU's emulated serial port (about 0.5 MB/s under TCG): no
 # 1 MiB writes there, whose rounds would take minutes.
@@ -154,29 +152,23 @@ def parse_line(fields, rows, mem, named):
         mem[fields[0] if fields[0] == "cpus" else fields[1]] = int(fields[-1])
 
 
-def build_rawhost(kernel_dir):
-    """The uml raw channel's module, bench/rawhost/l4log_raw.ko, built out of tree against the
-    UML kernel in `kernel_dir` (as scripts/module builds l4log.ko), its outputs in the cache."""
-    kernel_dir = Path(kernel_dir)
-    out = guest.CACHE / "module" / f"{kernel_dir.name}-rawhost"
-    out.mkdir(parents=True, exist_ok=True)
-    arch = (kernel_dir / ".l4log-arch").read_text().strip()
-    subprocess.run(["make", "-s", "-C", str(kernel_dir), f"ARCH={arch}", f"M={REPO / 'bench/rawhost'}",
-                    f"MO={out}", "LLVM=1", f"-j{os.cpu_count()}", "modules"], check=True, stdout=sys.stderr)
-    return out / "l4log_raw.ko"
-
-
-def build_rawvcon(boot_set):
-    """The l4sink target's bare vcon write, bench/rawvcon/l4log_rawvcon.ko, built out of tree
-    against the boot set's L4Linux (as scripts/module builds l4log.ko there: gcc-12, from a
-    copy, since 5.17's kbuild writes its outputs next to the sources)."""
-    kdir = (Path(boot_set) / "l4linux-obj").read_text().strip()
-    out = guest.CACHE / "module" / f"l4linux-{Path(kdir).parent.name}-rawvcon"
+def build_bench_module(target, kernel_dir, name, module):
+    """bench/NAME's C fixture module (the file `module` it makes), built out of tree against the
+    kernel of `target` in `kernel_dir` (l4linux: the boot set's L4Linux), as scripts/module
+    builds l4log.ko there: UML with LLVM, L4Linux with gcc-12; from a copy in the cache, since
+    5.17's kbuild writes its outputs next to the sources."""
+    if target == "l4linux":
+        kdir = Path((Path(kernel_dir) / "l4linux-obj").read_text().strip())
+        kernel, flags = f"l4linux-{kdir.parent.name}", ["ARCH=l4", "CC=gcc-12", "HOSTCC=gcc"]
+    else:
+        kdir = Path(kernel_dir)
+        kernel, flags = kdir.name, [f"ARCH={(kdir / '.l4log-arch').read_text().strip()}", "LLVM=1"]
+    out = guest.CACHE / "module" / f"{kernel}-{name}"
     shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(REPO / "bench/rawvcon", out)
-    subprocess.run(["make", "-s", "-C", kdir, "ARCH=l4", "CC=gcc-12", "HOSTCC=gcc", f"M={out}",
-                    f"-j{os.cpu_count()}", "modules"], check=True, stdout=sys.stderr)
-    return out / "l4log_rawvcon.ko"
+    shutil.copytree(REPO / "bench" / name, out)
+    subprocess.run(["make", "-s", "-C", str(kdir), *flags, f"M={out}", f"-j{os.cpu_count()}", "modules"],
+                   check=True, stdout=sys.stderr)
+    return out / module
 
 
 def l4sink_command():
@@ -211,7 +203,7 @@ def boot_bench(target, work, tool):
         # The bench entry of the boot set: the sink capability (served by cons) beside app and
         # audit, and ttyLv1 on it.
         channels = {"channel_ports": {name: 0 for name in (*TOGETHER[target], SINK)}, "l4_entry": "l4log-bench"}
-        shutil.copy(build_rawvcon(kernel_dir), extra)
+        shutil.copy(build_bench_module(target, kernel_dir, "rawvcon", "l4log_rawvcon.ko"), extra)
         cmd = f"{cmd} && {l4sink_command()}"
     else:
         channels = {"channel_ports": BENCH_CHANNELS,
@@ -219,7 +211,7 @@ def boot_bench(target, work, tool):
     if target == "uml":
         # The raw channel writes to l4log's host descriptor: the host_channel l4log.ko was
         # loaded with (ramdisk/init's insmod arguments).
-        shutil.copy(build_rawhost(kernel_dir), extra)
+        shutil.copy(build_bench_module(target, kernel_dir, "rawhost", "l4log_raw.ko"), extra)
         cmd = (f"insmod l4log_raw.ko $(grep -o 'host_channel=[0-9]*' /l4log-run/insmod-args) && "
                f"{cmd}")
     if target == "l4linux":
@@ -621,7 +613,7 @@ def main():
         results.update(figures)
     for target in TARGETS:
         if target not in results:
-            raise SystemExit(f"bench: the {BOOT_OF[target]} boot printed no figures of {target}")
+            raise SystemExit(f"bench: no boot printed figures of {target}")
         rows, mem, named = results[target]
         check_sink(target, rows)
         all_rows += [dict(r, target=target) for r in rows]

@@ -283,8 +283,8 @@ class Suite:
         self.boots = []
         self.skipped = []
         self.work = Path(tempfile.mkdtemp(prefix="l4log-tests-", dir="/cache"))
-        self._built = {}
-        self._built_locks = collections.defaultdict(threading.Lock)
+        # One kernel build at a time (each uses both CPUs); the cases of kernels built already go
+        # on meanwhile.
         self._build_lock = threading.Lock()
         self._once = {}
         self._once_locks = collections.defaultdict(threading.Lock)
@@ -299,29 +299,23 @@ class Suite:
         and a directory of the guest test programs (for l4linux also the fixture module), built
         once."""
         key = (self.target, self.debug, self.smp)
-        with self._once_locks_lock:
-            lock = self._built_locks[key]
-        with lock:
-            if key not in self._built:
-                # One kernel build at a time (each uses both CPUs); the cases of kernels
-                # built already go on meanwhile.
-                with self._build_lock:
-                    self._built[key] = self.build(key)
-            return self._built[key]
+        return self.once(("built", key), lambda: self.build(key))
 
     def build(self, key):
         target, debug, smp = key
-        kernel_dir, module = guest.build_all(target, debug, smp)
+        with self._build_lock:
+            kernel_dir, module = guest.build_all(target, debug, smp)
+            programs = self.programs()
         extra = self.work / f"extra-{target}{'-debug' if debug else ''}{'-smp' if smp else ''}"
         extra.mkdir(parents=True)
-        for program in self.programs().iterdir():
+        for program in programs.iterdir():
             os.link(program, extra / program.name)
         if target == "l4linux":
             shutil.copy(kernel_dir / "l4log_fixture.ko", extra)
         return kernel_dir, module, extra
 
     def programs(self):
-        """The guest test programs, built once (under built()'s build lock)."""
+        """The guest test programs, built once (under build()'s build lock)."""
         programs = self.work / "programs"
         if not programs.exists():
             building = self.work / "programs.partial"
@@ -335,7 +329,7 @@ class Suite:
         return programs
 
     def once(self, key, make):
-        """What `make()` returns, made the first time `key` is asked for: a boot that several
+        """What `make()` returns, made the first time `key` is asked for: a boot (or build) that several
         cases share. A `make` that raises is tried again by the next case that asks; a case that
         asks while another makes it waits."""
         with self._once_locks_lock:
