@@ -19,7 +19,9 @@
 //! write (as for `/dev/l4log`). A channel given the key has its own value, fixed at load time.
 //!
 //! Anything else is refused with a message naming what is wrong: an empty or unknown name,
-//! a name or address given twice, an unknown or repeated key, a value that does not parse.
+//! a name given twice, an unknown or repeated key, a value that does not parse. Two devices
+//! that write to one host stream (`/dev/l4log`'s included: the same port, descriptor or
+//! capability, however it is named) are refused when the module loads (`device.rs`).
 
 use crate::{l4bridge::Address, stamp::StampKind};
 use kernel::prelude::*;
@@ -60,18 +62,6 @@ pub(crate) fn parse(text: &str) -> Result<KVec<ChannelSpec<'_>>> {
             .find(|other: &&ChannelSpec<'_>| other.name == channel.name)
         {
             pr_err!("channels: the name {} is given twice\n", other.name);
-            return Err(EINVAL);
-        }
-        if let Some(other) = channels
-            .iter()
-            .find(|other: &&ChannelSpec<'_>| other.address == channel.address)
-        {
-            pr_err!(
-                "channels: {} and {} have the same address, {}\n",
-                other.name,
-                channel.name,
-                channel.address
-            );
             return Err(EINVAL);
         }
         channels.push(channel, GFP_KERNEL)?;

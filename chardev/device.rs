@@ -48,23 +48,29 @@ pub(crate) struct Devices {
 }
 
 impl Devices {
-    /// Checks every device's mode and group and that no two share a host channel, opens every
-    /// host channel, then registers every device: `specs` all, or none.
+    /// Checks every device's mode and group and that no two write to the same host stream,
+    /// opens every host channel, then registers every device: `specs` all, or none.
     pub(crate) fn register(specs: KVec<DeviceSpec<'_>>) -> Result<Self> {
-        for (index, spec) in specs.iter().enumerate() {
+        let mut streams = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        for spec in &specs {
             params::check_node_access(&spec.node, spec.access)?;
-            if let Some(earlier) = specs[..index]
-                .iter()
-                .find(|other| other.address == spec.address)
-            {
+            let stream = HostLog::resolve(spec.address).inspect_err(|_| {
                 pr_err!(
-                    "/dev/{} and /dev/{} have the same host channel, {}\n",
-                    &*earlier.node,
+                    "/dev/{}: no host channel at {}\n",
                     &*spec.node,
                     spec.address
                 );
+            })?;
+            if let Some(earlier) = streams.iter().position(|other| *other == stream) {
+                pr_err!(
+                    "/dev/{} and /dev/{} write to the same host stream, {}: one stream, one device\n",
+                    &*specs[earlier].node,
+                    &*spec.node,
+                    stream
+                );
                 return Err(EINVAL);
             }
+            streams.push(stream, GFP_KERNEL)?;
         }
         let mut logs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for spec in &specs {

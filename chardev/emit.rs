@@ -41,7 +41,8 @@ pub(crate) struct Emitter {
     mid_line: Option<u64>,
 }
 
-/// A `mid_line` that is no file's: after a failed send nobody knows where the host stands.
+/// A `mid_line` that is no file's: after a host call that failed part way, the text it
+/// carried counts as not sent, though part of it reached the host.
 const UNKNOWN_FILE: u64 = u64::MAX;
 
 impl Emitter {
@@ -66,9 +67,7 @@ impl Emitter {
         stamping: &Stamping,
         patience: &mut dyn Patience,
     ) -> Result<(), EmitError> {
-        let mid_line = self.mid_line.take();
-        // Until the text is all sent, nobody knows where the host stands.
-        self.mid_line = Some(UNKNOWN_FILE);
+        let mid_line = self.mid_line;
         let mut out = Outbox {
             buf: &mut self.out[..],
             len: 0,
@@ -76,28 +75,13 @@ impl Emitter {
             patience,
             sent: 0,
             taken: 0,
+            file: stamping.file,
+            mid_line,
         };
-        if mid_line.is_some_and(|file| file != stamping.file) {
-            out.push(b"\n", 0)?;
-        }
-        let goes_on = stamping.head_sent && mid_line == Some(stamping.file);
-        let mut stamp = (!goes_on).then_some(&stamping.head);
-        let mut start = 0;
-        for segment in text.split_inclusive(|byte| *byte == b'\n') {
-            if let Some(stamp) = stamp {
-                out.stamp(stamp, stamping.kind, start)?;
-            }
-            let known_plain = plain.saturating_sub(start).min(segment.len());
-            out.text(segment, start, known_plain, escape)?;
-            start += segment.len();
-            stamp = Some(&stamping.later);
-        }
-        out.flush()?;
-        self.mid_line = match text.last() {
-            Some(b'\n') | None => None,
-            Some(_) => Some(stamping.file),
-        };
-        Ok(())
+        let sent = out.stamped_text(text, plain, escape, stamping);
+        // Where the host stands: what the host calls that reached it ended with.
+        self.mid_line = out.mid_line;
+        sent
     }
 
     /// Sends `text` to `host`, in order, escaped when `escape` is set (its first `plain` bytes
@@ -147,6 +131,11 @@ fn send_unchanged(
 
 /// Stamps and text gathered into host calls of at most [`MAX_CHUNK`] bytes.
 struct Outbox<'a> {
+    /// The file whose text this is.
+    file: u64,
+    /// The file whose text left the host in the middle of a line, if any: brought up to date
+    /// by every host call that reaches the host.
+    mid_line: Option<u64>,
     buf: &'a mut [u8],
     len: usize,
     host: &'a HostLog,
@@ -158,6 +147,35 @@ struct Outbox<'a> {
 }
 
 impl Outbox<'_> {
+    /// `text` with a stamp at the start of every line on the host: see
+    /// [`Emitter::emit_stamped`].
+    fn stamped_text(
+        &mut self,
+        text: &[u8],
+        plain: usize,
+        escape: bool,
+        stamping: &Stamping,
+    ) -> Result<(), EmitError> {
+        let goes_on = stamping.head_sent && self.mid_line == Some(self.file);
+        if self.mid_line.is_some() && !goes_on {
+            // Another file's line, or this file's that it does not go on with (its bytes were
+            // dropped, or another writer's line begins): the host line ends here.
+            self.push(b"\n", 0)?;
+        }
+        let mut stamp = (!goes_on).then_some(&stamping.head);
+        let mut start = 0;
+        for segment in text.split_inclusive(|byte| *byte == b'\n') {
+            if let Some(stamp) = stamp {
+                self.stamp(stamp, stamping.kind, start)?;
+            }
+            let known_plain = plain.saturating_sub(start).min(segment.len());
+            self.text(segment, start, known_plain, escape)?;
+            start += segment.len();
+            stamp = Some(&stamping.later);
+        }
+        self.flush()
+    }
+
     /// Makes room for `bytes` bytes, sending what is gathered if it is less.
     fn room(&mut self, bytes: usize) -> Result<(), EmitError> {
         if self.buf.len() - self.len < bytes {
@@ -224,12 +242,22 @@ impl Outbox<'_> {
         if self.len == 0 {
             return Ok(());
         }
-        self.host
-            .write(&self.buf[..self.len], self.patience)
-            .map_err(|failed| EmitError {
-                consumed: self.sent,
-                error: failed.error,
-            })?;
+        let sent = self.host.write(&self.buf[..self.len], self.patience);
+        let reached = sent
+            .as_ref()
+            .map_or_else(|failed| failed.sent, |()| self.len);
+        if let Some(last) = reached.checked_sub(1).map(|last| self.buf[last]) {
+            self.mid_line = match (last, &sent) {
+                (b'\n', _) => None,
+                (_, Ok(())) => Some(self.file),
+                // Part of a call whose text does not count as sent: it may come again.
+                (_, Err(_)) => Some(UNKNOWN_FILE),
+            };
+        }
+        sent.map_err(|failed| EmitError {
+            consumed: self.sent,
+            error: failed.error,
+        })?;
         self.len = 0;
         self.sent = self.taken;
         Ok(())

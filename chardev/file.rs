@@ -156,6 +156,9 @@ impl OpenFile {
         // Held until the write returns: whatever this write holds of a line was written by it
         // or by writes before it, never by one that runs meanwhile.
         let mut line = self.line.take(waiting)?;
+        if self.log.stamp.any() {
+            self.end_line_of_other(&mut line, Stamp::now(), waiting)?;
+        }
         let mut written = 0;
         while !iov.is_empty() {
             if written > 0 && current!().signal_pending() {
@@ -205,10 +208,7 @@ impl OpenFile {
         let copied = iov.copy_from_iter(&mut line.spare()[..room]);
         self.log.throttle.release_unused(granted - copied);
         let escape = self.log.escape();
-        line.commit(copied, escape);
-        if let (Some(now), true) = (&now, copied > 0) {
-            line.stamp.written(now);
-        }
+        line.commit(copied, escape, now.as_ref());
         let step = Step {
             copied,
             faulted: copied < room,
@@ -225,14 +225,6 @@ impl OpenFile {
             stamping.as_ref(),
             waiting,
         );
-        if let Some(now) = &now {
-            let sent_len = sent
-                .as_ref()
-                .map_or_else(|failed| failed.consumed, |()| ready.len);
-            let more_held = line.held().len() > sent_len;
-            let last_sent = sent_len.checked_sub(1).map(|last| line.held()[last]);
-            line.stamp.sent(last_sent, more_held, now);
-        }
         match sent {
             Ok(()) => {
                 line.consume(ready.len);
@@ -254,6 +246,38 @@ impl OpenFile {
                     given_back: settled.given_back,
                     error,
                 })
+            }
+        }
+    }
+
+    /// On a stamped channel, before a write of `now`'s writer takes any byte: ends the line
+    /// that another thread group has under way on this file (a process that shares the file
+    /// after `fork`, or that was given it), with a newline of l4log's, and sends it, so that no
+    /// writer's bytes go on under another's stamp. Fails as a send does, with nothing taken;
+    /// the ended line stays held for the next write or the close.
+    fn end_line_of_other(&self, line: &mut LineBuffer, now: Stamp, waiting: Waiting) -> Result {
+        if !line.end_line_of_other(&now) {
+            return Ok(());
+        }
+        // The newline was taken from no writer: the rate limit counts it here.
+        self.log.throttle.charge(1);
+        let stamping = self.stamping(line, now);
+        let held = line.held().len();
+        match self.log.emit(
+            line.held(),
+            line.all(),
+            self.log.escape(),
+            Some(&stamping),
+            waiting,
+        ) {
+            Ok(()) => {
+                line.consume(held);
+                Ok(())
+            }
+            Err(EmitError { consumed, error }) => {
+                // Every held byte is an earlier write's: none is given back.
+                line.settle_failed_send(held, 0, consumed);
+                Err(error)
             }
         }
     }
@@ -295,13 +319,13 @@ impl OpenFile {
 impl OpenFile {
     /// How the held lines of `line` get their stamps in a send at `now`.
     fn stamping(&self, line: &LineBuffer, now: Stamp) -> Stamping {
-        let (head, head_sent) = line.stamp.head(&now);
+        let (head, head_sent, later) = line.stamp().head(&now);
         Stamping {
             kind: self.log.stamp,
             file: self.id,
             head,
             head_sent,
-            later: now,
+            later,
         }
     }
 }

@@ -143,6 +143,7 @@ impl L4Log {
             .emitter
             .take(waiting)
             .map_err(|error| EmitError { consumed: 0, error })?;
+        let host_bytes_before = self.host.stats().bytes;
         let mut patience = HostPatience {
             waiting,
             turn: &self.emitter,
@@ -158,12 +159,24 @@ impl L4Log {
                 &mut patience,
             ),
         };
+        // Only the holder of the emitter's turn sends to this host: the counter's growth is
+        // this send's.
+        let host_bytes = self.host.stats().bytes - host_bytes_before;
         drop(emitter);
-        let lines_sent = match &sent {
-            Ok(()) => ready.lines,
-            Err(failed) => words::newlines(&text[..failed.consumed]).count,
+        let (text_sent, lines_sent) = match &sent {
+            Ok(()) => (text.len(), ready.lines),
+            Err(failed) => (
+                failed.consumed,
+                words::newlines(&text[..failed.consumed]).count,
+            ),
         };
         Counts::add(&self.counts.lines, lines_sent);
+        // The text's bytes were paid for when they were taken; what the send added was not.
+        self.throttle.charge(
+            usize::try_from(host_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(text_sent),
+        );
         sent
     }
 }

@@ -5,7 +5,7 @@
 use crate::{
     escape,
     l4bridge::MAX_CHUNK,
-    stamp::LineStamp,
+    stamp::{LineStamp, Stamp},
     words::{self, Newlines},
 };
 use kernel::prelude::*;
@@ -37,8 +37,8 @@ pub(crate) struct LineBuffer {
     /// How many bytes it holds at most: [`LINE_MAX`], less a stamp's room on a stamped channel
     /// (so that a stamp and a piece of a long line fit the same bound).
     room: usize,
-    /// The stamp of the held line, on a stamped channel.
-    pub(crate) stamp: LineStamp,
+    /// The stamps of the held lines, on a stamped channel: changed only with the bytes.
+    stamp: LineStamp,
     /// Found as bytes arrive, so that each byte is looked at once for its line end.
     newlines: Newlines,
     /// Found in the same pass, while escaping is on, so that the escaper need not look at
@@ -95,10 +95,13 @@ impl LineBuffer {
     }
 
     /// Holds the first `count` bytes of [`Self::spare`] as well, looking for their line ends
-    /// and, with `find_plain`, for where plain text ends.
-    pub(crate) fn commit(&mut self, count: usize, find_plain: bool) {
+    /// and, with `find_plain`, for where plain text ends; on a stamped channel, taken at `now`.
+    pub(crate) fn commit(&mut self, count: usize, find_plain: bool, now: Option<&Stamp>) {
         let start = self.len;
         let end = (start + count).min(self.room);
+        if let (Some(now), true) = (now, end > start) {
+            self.stamp.taken(now);
+        }
         // Plain text is followed only while it goes on from the oldest held byte.
         let find_plain = find_plain && self.plain_end == start;
         let (new, plain) = words::scan_lines(&self.bytes[start..end], find_plain);
@@ -115,6 +118,38 @@ impl LineBuffer {
     /// The held bytes, oldest first.
     pub(crate) fn held(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+
+    /// The stamps of the held lines.
+    pub(crate) fn stamp(&self) -> &LineStamp {
+        &self.stamp
+    }
+
+    /// Before a stamped write of `now`'s writer takes bytes: when another thread group's line
+    /// is under way, ends it. Then the held line, if any, gets a newline, the one byte l4log
+    /// adds, and is to be sent before the write takes any byte (returns `true`); a line under
+    /// way only on the host is forgotten, and the next send ends its host line.
+    pub(crate) fn end_line_of_other(&mut self, now: &Stamp) -> bool {
+        if !self.stamp.under_way_by_other(now) {
+            return false;
+        }
+        match self.held().last() {
+            None => {
+                self.stamp.clear();
+                false
+            }
+            Some(b'\n') => false,
+            Some(_) => {
+                // Never full here (a full buffer is always ready, and was sent or given back),
+                // so the newline fits.
+                let Some(slot) = self.spare().first_mut() else {
+                    return false;
+                };
+                *slot = b'\n';
+                self.commit(1, self.plain_end == self.len, None);
+                true
+            }
+        }
     }
 
     /// Whether nothing is held.
@@ -152,6 +187,9 @@ impl LineBuffer {
     /// Drops the first `count` held bytes (they went to the host).
     pub(crate) fn consume(&mut self, count: usize) {
         let count = count.min(self.len);
+        if count > 0 {
+            self.stamp.sent(self.bytes[count - 1], count < self.len);
+        }
         self.bytes.copy_within(count..self.len, 0);
         self.len -= count;
         self.plain_end = self.plain_end.saturating_sub(count);
@@ -186,9 +224,12 @@ impl LineBuffer {
         settled
     }
 
-    /// Drops all held bytes after the first `len`.
+    /// Drops all held bytes after the first `len`; their stamp with them when none is left.
     pub(crate) fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+        if self.len == 0 {
+            self.stamp.clear();
+        }
         self.plain_end = self.plain_end.min(len);
         if self.newlines.end_of_last > self.len {
             self.newlines = words::newlines(self.held());

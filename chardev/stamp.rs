@@ -9,11 +9,14 @@
 //! [    5.140900] comm[tgid]: text of the line
 //! ```
 //!
-//! the time in seconds and microseconds of the kernel's monotonic clock (`CLOCK_MONOTONIC`, as
-//! `/proc/uptime` counts) and the writer's command name and thread-group id (in the initial
+//! the time in seconds and microseconds of the kernel's monotonic clock (`CLOCK_MONOTONIC`; not
+//! `/proc/uptime`'s `CLOCK_BOOTTIME`, which counts suspend too) and the writer's command name and thread-group id (in the initial
 //! PID namespace). They are taken when the line's first byte is written, from the task that
 //! writes it: a line that several writes of one file assemble carries the stamp of the write
-//! that began it, and so does a line's unfinished rest that the file's close sends. Nothing a
+//! that began it, and so does a line's unfinished rest that the file's close sends; when another
+//! thread group writes to the file while a line is unfinished, that line is ended first (see
+//! [`crate::lines::LineBuffer::end_line_of_other`]). The stamps live with the bytes they stamp,
+//! in the line buffer ([`LineStamp`]): dropped bytes take their stamp with them. Nothing a
 //! program writes can make a line that looks stamped by another: the stamp comes first on every
 //! host line, and the command name (which a program sets itself) is shown with every byte but
 //! printable ASCII, the backslash and the brackets as `?`, so that the stamp ends at the first
@@ -100,6 +103,12 @@ impl Stamp {
         stamp
     }
 
+    /// The writer's thread-group id, for the tests.
+    #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
+    pub(crate) fn tgid(&self) -> i32 {
+        self.tgid
+    }
+
     /// Writes the stamp as `kind` asks to the start of `out` (at least [`STAMP_MAX`] bytes);
     /// returns its length.
     pub(crate) fn write(&self, kind: StampKind, out: &mut [u8]) -> usize {
@@ -172,41 +181,66 @@ impl SliceWriter<'_> {
     }
 }
 
-/// The stamp of a file's current line: the line its held bytes begin, or the line under way.
+/// The stamps of the lines a file's line buffer holds: kept by [`crate::lines::LineBuffer`]
+/// beside its bytes, and changed only with them, so that a stamp never outlives its line.
+///
+/// # Invariants
+///
+/// `head` is `None` exactly when no line is under way: nothing is held, and no line's start
+/// reached the host without its end. `latest` is `Some` whenever `head` is.
 #[derive(Debug, Default)]
 pub(crate) struct LineStamp {
-    /// `None` at a line's start, before its first byte.
-    stamp: Option<Stamp>,
-    /// Whether the line's start, with its stamp, reached the host: the held bytes go on with it.
+    /// The stamp of the line the held bytes begin, or of the line under way on the host.
+    head: Option<Stamp>,
+    /// Whether that line's start, with its stamp, reached the host: the held bytes go on with it.
     sent: bool,
+    /// The stamp of the latest bytes taken: the lines that begin after a held newline began
+    /// then.
+    latest: Option<Stamp>,
 }
 
 impl LineStamp {
-    /// Bytes were written at `now`: they begin a line unless one is under way.
-    pub(crate) fn written(&mut self, now: &Stamp) {
-        if self.stamp.is_none() {
-            self.stamp = Some(*now);
+    /// Bytes were taken at `now`: they begin a line unless one is under way.
+    pub(crate) fn taken(&mut self, now: &Stamp) {
+        if self.head.is_none() {
+            self.head = Some(*now);
             self.sent = false;
         }
+        self.latest = Some(*now);
     }
 
-    /// The oldest held bytes, up to `last_sent` (`None`: none), reached the host. What stays
-    /// held (if `more_held`) begins a line written at `now` when they ended one, and goes on
-    /// with the line otherwise.
-    pub(crate) fn sent(&mut self, last_sent: Option<u8>, more_held: bool, now: &Stamp) {
-        match last_sent {
-            None => {}
-            Some(b'\n') => {
-                self.stamp = more_held.then_some(*now);
-                self.sent = false;
-            }
-            Some(_) => self.sent = true,
+    /// The oldest held bytes, up to `last_sent`, reached the host. What stays held (if
+    /// `more_held`) begins a line when they ended one, and goes on with the line otherwise.
+    pub(crate) fn sent(&mut self, last_sent: u8, more_held: bool) {
+        if last_sent == b'\n' {
+            self.head = if more_held { self.latest } else { None };
+            self.sent = false;
+        } else {
+            self.sent = true;
+        }
+        if self.head.is_none() {
+            self.latest = None;
         }
     }
 
-    /// The stamp of the line the held bytes begin (`now` if none was taken), and whether that
-    /// line's start reached the host.
-    pub(crate) fn head(&self, now: &Stamp) -> (Stamp, bool) {
-        (self.stamp.unwrap_or(*now), self.sent)
+    /// No line is under way any more: its held bytes were dropped.
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The stamp of the line the held bytes begin (`now` if none was taken), whether that
+    /// line's start reached the host, and the stamp of the lines after its newlines.
+    pub(crate) fn head(&self, now: &Stamp) -> (Stamp, bool, Stamp) {
+        (
+            self.head.unwrap_or(*now),
+            self.sent,
+            self.latest.unwrap_or(*now),
+        )
+    }
+
+    /// Whether a line is under way that a thread group other than `now`'s writes: its last
+    /// bytes were not taken from `now`'s thread group.
+    pub(crate) fn under_way_by_other(&self, now: &Stamp) -> bool {
+        self.head.is_some() && self.latest.is_some_and(|latest| latest.tgid != now.tgid)
     }
 }

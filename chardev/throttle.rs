@@ -3,10 +3,15 @@
 //! The byte-rate limit shared by all writers of a channel (the `rate_limit` parameter, or the
 //! channel's own): a token bucket.
 //!
-//! A writer asks for up to a line buffer's worth of bytes and gets what the bucket holds. When
-//! it is empty, the writer sleeps interruptibly until enough has been earned, or gets `EAGAIN`
-//! if its file is non-blocking. The bucket holds at most one second's worth of bytes, so a
-//! writer that was quiet may burst that much at once.
+//! The limit bounds what the host receives: one token is one byte that reaches the host, after
+//! escaping, with stamps and the newlines l4log adds. A writer asks for up to a line buffer's
+//! worth of bytes and gets what the bucket holds; each byte it takes costs a token when taken,
+//! and what its send adds to it (stamps, escapes) is charged when sent, as a debt that later
+//! writers pay before they get tokens. When the bucket is empty, the writer sleeps
+//! interruptibly until enough has been earned, or gets `EAGAIN` if its file is non-blocking.
+//! The bucket holds at most one second's worth of bytes, so a writer that was quiet may burst
+//! that much at once, and one step's send (a line buffer's worth of text, escaped and stamped)
+//! more, which the writers after it then wait for.
 
 use crate::{params, waiting::Waiting};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -24,9 +29,13 @@ const NSEC_PER_SEC: u64 = 1_000_000_000;
 ///
 /// # Invariants
 ///
-/// `credit <= u64::from(rate) * NSEC_PER_SEC` for the last `rate` passed to [`Self::refill`].
+/// `credit <= u64::from(rate) * NSEC_PER_SEC` for the last `rate` passed to [`Self::refill`];
+/// `credit == 0` while `owed > 0`.
 pub(crate) struct Bucket {
     credit: u64,
+    /// Host bytes sent beyond the credit (a stamp, an escaped byte's other three): paid back
+    /// from what the rate earns before any new credit.
+    owed: u64,
     /// When `credit` was last brought up to date.
     updated: i64,
 }
@@ -36,19 +45,24 @@ impl Bucket {
     pub(crate) fn new(now: i64) -> Self {
         Self {
             credit: 0,
+            owed: 0,
             updated: now,
         }
     }
 
     /// Adds what `rate` bytes per second (not 0) earned since the last update, up to one
-    /// second's worth.
+    /// second's worth, after paying what is owed.
     pub(crate) fn refill(&mut self, now: i64, rate: u32) {
         let capacity = u64::from(rate) * NSEC_PER_SEC;
-        // At most one second counts: that fills the bucket, and keeps the product in range.
+        // The time it takes to pay what is owed and fill the bucket counts: that keeps the
+        // product in range (`owed` is at most a few pages of host bytes).
         let elapsed = u64::try_from(now - self.updated)
             .unwrap_or(0)
-            .min(NSEC_PER_SEC);
-        self.credit = (self.credit + elapsed * u64::from(rate)).min(capacity);
+            .min(NSEC_PER_SEC.saturating_add(self.owed / u64::from(rate)));
+        let earned = elapsed.saturating_mul(u64::from(rate));
+        let paid = earned.min(self.owed);
+        self.owed -= paid;
+        self.credit = (self.credit + (earned - paid)).min(capacity);
         self.updated = now;
     }
 
@@ -62,15 +76,29 @@ impl Bucket {
     /// Returns `count` bytes of credit that were taken but not used.
     pub(crate) fn give_back(&mut self, count: usize, rate: u32) {
         let capacity = u64::from(rate) * NSEC_PER_SEC;
-        let returned = (count as u64).saturating_mul(NSEC_PER_SEC);
+        let mut returned = (count as u64).saturating_mul(NSEC_PER_SEC);
+        let paid = returned.min(self.owed);
+        self.owed -= paid;
+        returned -= paid;
         self.credit = self.credit.saturating_add(returned).min(capacity);
     }
 
+    /// Takes `count` bytes that were sent without credit: from the credit, and what it lacks
+    /// is owed.
+    pub(crate) fn charge(&mut self, count: usize) {
+        let charged = (count as u64).saturating_mul(NSEC_PER_SEC);
+        let from_credit = charged.min(self.credit);
+        self.credit -= from_credit;
+        self.owed = self.owed.saturating_add(charged - from_credit);
+    }
+
     /// Nanoseconds until the bucket holds `want` bytes (at most one second's worth counts) at
-    /// `rate` bytes per second (not 0).
+    /// `rate` bytes per second (not 0), after paying what is owed.
     pub(crate) fn wait_for(&self, want: usize, rate: u32) -> u64 {
         let want = (want as u64).clamp(1, u64::from(rate)) * NSEC_PER_SEC;
-        want.saturating_sub(self.credit).div_ceil(u64::from(rate))
+        want.saturating_add(self.owed)
+            .saturating_sub(self.credit)
+            .div_ceil(u64::from(rate))
     }
 }
 
@@ -150,6 +178,17 @@ impl Throttle {
         let rate = self.rate();
         if count > 0 && rate > 0 {
             self.bucket.lock().give_back(count, rate);
+        }
+    }
+
+    /// Counts `count` host bytes that were sent beyond the bytes [`Self::acquire`] granted
+    /// (stamps, escapes, newlines l4log adds): later writers wait until they are paid for.
+    pub(crate) fn charge(&self, count: usize) {
+        let rate = self.rate();
+        if count > 0 && rate > 0 {
+            let mut bucket = self.bucket.lock();
+            bucket.refill(self.now(), rate);
+            bucket.charge(count);
         }
     }
 

@@ -7,7 +7,8 @@
 //! that is full, keeps it waiting. A [`Turn`] is held that long, and whoever waits for it sleeps
 //! interruptibly: a signal ends the wait with `ERESTARTSYS`. A holder that waits for the host
 //! says so ([`Turn::mark_stalled`]); from then on, until it lets go, a non-blocking caller gets
-//! `EAGAIN` instead of waiting, and a close waits only until its deadline.
+//! `EAGAIN` instead of waiting. A close waits for the turn only until its deadline, whatever
+//! the holder does, and ahead of the writers that wait for it.
 
 use crate::waiting::Waiting;
 use kernel::{
@@ -22,6 +23,8 @@ struct State {
     taken: bool,
     /// The holder waits for the host.
     stalled: bool,
+    /// Closes waiting for the turn: the other callers let them go first.
+    closing: usize,
 }
 
 /// Data that one caller at a time uses, for as long as it needs; see the module documentation.
@@ -62,8 +65,8 @@ macro_rules! turn_class {
 }
 pub(crate) use turn_class;
 
-/// How long a close's wait for a stalled holder sleeps between looks.
-const STALLED_POLL: Delta = Delta::from_millis(1);
+/// How long a close waiting for the turn sleeps between looks.
+const CLOSE_POLL: Delta = Delta::from_millis(1);
 
 impl<T> Turn<T> {
     pub(crate) fn new(data: impl PinInit<T>, class: TurnClass) -> impl PinInit<Self> {
@@ -73,6 +76,7 @@ impl<T> Turn<T> {
                 State {
                     taken: false,
                     stalled: false,
+                    closing: 0,
                 },
                 names[0],
                 keys[0]
@@ -86,37 +90,61 @@ impl<T> Turn<T> {
     /// - [`Waiting::Allowed`]: until it is free, or a signal ends the wait (`ERESTARTSYS`);
     /// - [`Waiting::NotAllowed`]: the same while the holder makes progress; `EAGAIN` once the
     ///   holder waits for the host;
-    /// - [`Waiting::Until`]: uninterruptibly while the holder makes progress; once the holder
-    ///   waits for the host, until the deadline (`ETIMEDOUT`).
+    /// - [`Waiting::Until`] (a close): until the deadline (`ETIMEDOUT`), whatever signals are
+    ///   pending and whatever the holder does; ahead of the callers of the other kinds, which
+    ///   wait while a close does.
     pub(crate) fn take(&self, waiting: Waiting) -> Result<TurnGuard<'_, T>> {
         let mut state = self.state.lock();
-        while state.taken {
-            match waiting {
-                Waiting::NotAllowed if state.stalled => return Err(EAGAIN),
-                Waiting::Allowed | Waiting::NotAllowed => {
-                    if self.changed.wait_interruptible(&mut state) {
-                        return Err(ERESTARTSYS);
-                    }
-                }
-                // The holder gives the turn back or stalls soon: it notifies both.
-                Waiting::Until(_) if !state.stalled => self.changed.wait(&mut state),
-                Waiting::Until(_) if waiting.expired() => return Err(ETIMEDOUT),
-                Waiting::Until(_) => {
-                    // No signal may end this wait (a close of a killed process has one
-                    // pending), and the deadline bounds it: sleep briefly, then look again.
-                    drop(state);
-                    fsleep(STALLED_POLL);
-                    state = self.state.lock();
-                }
+        if let Waiting::Until(_) = waiting {
+            return self.take_before_deadline(state, waiting);
+        }
+        while state.taken || state.closing > 0 {
+            if let (Waiting::NotAllowed, true) = (waiting, state.stalled) {
+                return Err(EAGAIN);
+            }
+            if self.changed.wait_interruptible(&mut state) {
+                return Err(ERESTARTSYS);
             }
         }
+        Ok(self.hand_over(state))
+    }
+
+    /// [`Self::take`] for a close: looks for a free turn until the deadline of `waiting`.
+    /// No signal may end this wait (a close of a killed process has one pending), and no
+    /// holder need wake it (one that waits for a host that never answers does not): it sleeps
+    /// briefly, then looks again.
+    fn take_before_deadline<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        waiting: Waiting,
+    ) -> Result<TurnGuard<'a, T>> {
+        state.closing += 1;
+        loop {
+            if !state.taken {
+                state.closing -= 1;
+                return Ok(self.hand_over(state));
+            }
+            if waiting.expired() {
+                state.closing -= 1;
+                // Those that waited for this close may take the turn now.
+                self.changed.notify_all();
+                return Err(ETIMEDOUT);
+            }
+            drop(state);
+            fsleep(CLOSE_POLL);
+            state = self.state.lock();
+        }
+    }
+
+    /// Marks the turn taken, with `state` locked and the turn free.
+    fn hand_over<'a>(&'a self, mut state: MutexGuard<'a, State>) -> TurnGuard<'a, T> {
         state.taken = true;
         state.stalled = false;
         drop(state);
-        Ok(TurnGuard {
+        TurnGuard {
             data: self.data.lock(),
             _held: Held { turn: self },
-        })
+        }
     }
 
     /// Tells those waiting for the turn that its holder waits for the host. Only the holder

@@ -31,11 +31,23 @@ pub(crate) struct DebugCon {
     port: u16,
 }
 
+/// An I/O port: the stream a channel names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IoPort(u16);
+
+impl kernel::fmt::Display for IoPort {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        write!(f, "I/O port {:#x}", self.0)
+    }
+}
+
 impl Channel for DebugCon {
     const MAX_CHUNK: usize = PAGE;
 
+    type Stream = IoPort;
+
     /// `address` is the I/O port, 0xe9 by default.
-    fn open(address: Address<'_>) -> Result<Self> {
+    fn resolve(address: Address<'_>) -> Result<IoPort> {
         let port = match address {
             Address::Default => DEFAULT_PORT,
             Address::Number(port) => u16::try_from(port).map_err(|_| {
@@ -49,6 +61,10 @@ impl Channel for DebugCon {
                 return Err(EINVAL);
             }
         };
+        Ok(IoPort(port))
+    }
+
+    fn open(IoPort(port): IoPort) -> Result<Self> {
         // `request_region` fails the same way when another driver holds the port and when it
         // has no memory for the claim's record: a second try tells a passing shortage apart.
         if !claim_port(port) && !claim_port(port) {

@@ -30,6 +30,16 @@ extern "C" {
     fn os_write_file(fd: c_int, buf: *const c_void, len: c_int) -> c_int;
 }
 
+/// A host file descriptor's number: the stream a channel names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HostFdNumber(c_int);
+
+impl kernel::fmt::Display for HostFdNumber {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        write!(f, "host file descriptor {}", self.0)
+    }
+}
+
 /// A host file descriptor open for writing.
 pub(crate) struct HostFd {
     fd: c_int,
@@ -38,8 +48,10 @@ pub(crate) struct HostFd {
 impl Channel for HostFd {
     const MAX_CHUNK: usize = 4096;
 
+    type Stream = HostFdNumber;
+
     /// `address` is the host file descriptor, 2 (standard error) by default.
-    fn open(address: Address<'_>) -> Result<Self> {
+    fn resolve(address: Address<'_>) -> Result<HostFdNumber> {
         let fd = match address {
             Address::Default => DEFAULT_FD,
             Address::Number(fd) => {
@@ -56,6 +68,10 @@ impl Channel for HostFd {
                 return Err(EINVAL);
             }
         };
+        Ok(HostFdNumber(fd))
+    }
+
+    fn open(HostFdNumber(fd): HostFdNumber) -> Result<Self> {
         let host = HostFd { fd };
         // A zero-length write checks that the descriptor is open for writing.
         host.write_once(&[]).map_err(|err| {

@@ -56,12 +56,29 @@ pub(crate) struct L4ReLog {
     cap: bindings::l4_cap_idx_t,
 }
 
+/// A log capability of the task's environment: the stream a channel names.
+///
+/// # Invariants
+///
+/// Made only by [`L4ReLog::resolve`]: the capability is one of the task's environment and
+/// names an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogCap(bindings::l4_cap_idx_t);
+
+impl kernel::fmt::Display for LogCap {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        write!(f, "L4Re capability {:#x}", self.0)
+    }
+}
+
 impl Channel for L4ReLog {
     const MAX_CHUNK: usize = VCON_WRITE_SIZE;
 
+    type Stream = LogCap;
+
     /// `address` names a capability in the L4Linux task's environment (ned's `caps` table);
     /// by default the task's log capability, `l4re_env()->log`.
-    fn open(address: Address<'_>) -> Result<Self> {
+    fn resolve(address: Address<'_>) -> Result<LogCap> {
         let cap = match address {
             Address::Default => {
                 // SAFETY: `l4log_l4re_log_cap` reads the log capability from the L4Re
@@ -82,6 +99,12 @@ impl Channel for L4ReLog {
             return Err(ENODEV);
         }
         // INVARIANT: `cap` is a capability of the task's environment and names an object.
+        Ok(LogCap(cap))
+    }
+
+    fn open(LogCap(cap): LogCap) -> Result<Self> {
+        // INVARIANT: only `resolve` makes a `LogCap`, of a capability of the task's environment
+        // that names an object.
         Ok(Self { cap })
     }
 

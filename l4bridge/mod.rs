@@ -58,8 +58,15 @@ pub(crate) trait Channel: Sized + Send + Sync {
     /// The most bytes one host call carries.
     const MAX_CHUNK: usize;
 
-    /// Takes hold of the channel at `address`, or explains why the host offers none there.
-    fn open(address: Address<'_>) -> Result<Self>;
+    /// What an address names on this platform: a host stream that two addresses name alike
+    /// resolve to equal values of.
+    type Stream: Copy + PartialEq + kernel::fmt::Display;
+
+    /// The host stream `address` names, or why it names none (with a message).
+    fn resolve(address: Address<'_>) -> Result<Self::Stream>;
+
+    /// Takes hold of `stream`, or explains why the host offers none there.
+    fn open(stream: Self::Stream) -> Result<Self>;
 
     /// Puts `chunk` (at most [`Self::MAX_CHUNK`] bytes, never empty) into the host's log, in
     /// one host call unless the host takes less than all of it. When the host cannot take bytes
@@ -119,7 +126,13 @@ pub(crate) struct Bridge<C: Channel> {
 impl<C: Channel> Bridge<C> {
     /// Takes hold of the host's log channel at `address`.
     pub(crate) fn open(address: Address<'_>) -> Result<Self> {
-        Ok(Self::with_channel(C::open(address)?))
+        Ok(Self::with_channel(C::open(C::resolve(address)?)?))
+    }
+
+    /// The host stream `address` names (an I/O port, a host descriptor, a capability), without
+    /// taking hold of it: addresses that name one stream resolve equal.
+    pub(crate) fn resolve(address: Address<'_>) -> Result<C::Stream> {
+        C::resolve(address)
     }
 
     fn with_channel(channel: C) -> Self {

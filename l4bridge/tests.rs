@@ -56,7 +56,13 @@ mod kunit {
     impl Channel for FakeHost {
         const MAX_CHUNK: usize = 8;
 
-        fn open(_address: Address<'_>) -> Result<Self> {
+        type Stream = i64;
+
+        fn resolve(_address: Address<'_>) -> Result<i64> {
+            Err(ENODEV)
+        }
+
+        fn open(_stream: i64) -> Result<Self> {
             Err(ENODEV)
         }
 

@@ -22,8 +22,9 @@ channel has a descriptor of its own too.
 Target l4linux: Fiasco.OC, L4Re and L4Linux (scripts/l4, built from L4_SRC)
 under QEMU. The L4Re log is the serial console (COM1): everything printed
 there, Fiasco's, L4Re's and L4Linux's console ttyLv0 alike, is the host log.
-L4Linux has no second port, so the control lines come on that console too,
-each prefixed with `l4log-control: ` (ramdisk/init); the runner takes them
+L4Linux has no second port, so the control lines come on that console too
+(on every target each is prefixed with `l4log-control: ` and the boot's
+secret token, ramdisk/init, so that no guest program forges one); the runner takes them
 out of the capture, and ends QEMU, which L4Linux's poweroff does not stop.
 The named channels are log capabilities that ned made with their own tags
 (configs/l4re/l4log.cfg): their lines come on the same console, each with
@@ -38,6 +39,7 @@ import argparse
 import itertools
 import os
 import re
+import secrets
 import select
 import shlex
 import shutil
@@ -113,6 +115,13 @@ class Boot:
     # capture files itself, so that no thread of this process (a test suite's, busy elsewhere)
     # paces a guest's writes.
     relayed: set = field(default_factory=set)
+    # The boot's secret: only /init knows it, and only lines marked with it are control lines.
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    @property
+    def control_mark(self):
+        """What starts each of /init's control lines (ramdisk/init)."""
+        return f"{L4_CONTROL_MARK}{self.token} "
 
     @property
     def host_log(self):
@@ -461,10 +470,17 @@ def split_l4_channels(boot):
         boot.channel_log(name).write_bytes(bytes(data))
 
 
+def control_lines(boot, text):
+    """/init's control lines in `text`, without their mark: only lines marked with the boot's
+    token, which no program of the guest knows, count."""
+    mark = boot.control_mark
+    return [line.partition(mark)[2] for line in text.splitlines() if mark in line]
+
+
 def parse_control(boot):
     text = (boot.run_dir / "control").read_text(errors="replace").replace("\r", "")
     in_dmesg, dmesg = False, []
-    for line in text.splitlines():
+    for line in control_lines(boot, text):
         if line == "l4log-dmesg-begin":
             in_dmesg = True
         elif line == "l4log-dmesg-end":
@@ -519,9 +535,9 @@ class L4ConsoleWatcher(threading.Thread):
         (self.boot.run_dir / "control").write_text("".join(f"{line}\n" for line in self.control))
 
     def take(self, line):
-        before, mark, payload = line.partition(L4_CONTROL_MARK)
+        before, mark, payload = line.partition(self.boot.control_mark)
         if mark:
-            self.control.append(payload)
+            self.control.append(line)
             if payload == "l4log-dmesg-end":
                 self.done.set()
             line = before
@@ -579,7 +595,8 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     fds = {}
     try:
         boot.cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
-        ramdisk.build(initramfs, gen_init_cpio, module, mode, cmd, extra, insmod_args(boot, fds), control)
+        ramdisk.build(initramfs, gen_init_cpio, module, mode, cmd, extra, insmod_args(boot, fds), control,
+                      boot.token)
         if not quiet:
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
         with boot_slot():

@@ -7,7 +7,7 @@ adversarial cases (`*_debug_adv_*`) do the same on each target's debug kernel
 (KASAN, atomic-sleep and list checks, lockdep on QEMU's; configs/debug.config) with the
 guest program tests/guest/l4log-adversary.c. Every boot's kernel log is checked
 for WARN, BUG, KASAN and lockdep reports, Oops and panics from the moment
-l4log.ko is loaded. The last line is `N passed, N failed`; the exit status is
+l4log.ko is loaded. The last line is `N passed, N failed, N skipped`; the exit status is
 non-zero when anything failed.
 
 The cases are in tests/suite/, one module per group (suite/__init__.py lists

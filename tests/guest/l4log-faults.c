@@ -39,6 +39,12 @@
  *                          it is gone), a close gives up its unfinished line
  *                          after its deadline; then the host drains the
  *                          pipe, a line goes through, rmmod works
+ *   stamp-stall FD MODULE  FD as for stall, l4log loaded with stamp=task: a
+ *                          line whose send fails (EAGAIN, or a signal while
+ *                          waiting for the send turn) leaves no stamp
+ *                          behind; after the host drains, the lines of a
+ *                          renamed thread and of a child after fork on the
+ *                          same file carry their own writers' stamps
  *   loadrace MODULE COUNT [ARGS]
  *                          COUNT loads with ARGS that fail for mode or group
  *                          out of range (EINVAL), and COUNT that fail for
@@ -69,6 +75,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -717,6 +724,111 @@ static void stall_case(int channel, const char *path)
 	close(module);
 }
 
+/* --- stamp-stall -------------------------------------------------------------- */
+
+struct stamp_writer {
+	int fd;
+	const char *text;
+	ssize_t ret;
+};
+
+/* A thread's blocking write of `text`. */
+static void *stamp_write(void *arg)
+{
+	struct stamp_writer *w = arg;
+
+	w->ret = write(w->fd, w->text, strlen(w->text));
+	return NULL;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* Starts a thread of this process, named as the process is now, that writes `w->text`. */
+static void start_stamp_writer(pthread_t *thread, struct stamp_writer *w)
+{
+	if (pthread_create(thread, NULL, stamp_write, w))
+		die("pthread_create");
+	/* Long enough to reach the wait for the host or for the send turn. */
+	usleep(300000);
+}
+
+static void stamp_stall_case(int channel, const char *path)
+{
+	int module = open(path, O_RDONLY | O_CLOEXEC), f, g;
+	struct stamp_writer held = { .text = "r\n" }, other = { .text = "t\n" };
+	struct sigaction sa = { .sa_handler = on_alarm };
+	pthread_t held_thread, other_thread;
+	char args[96];
+	ssize_t ret;
+	pid_t child;
+	int fills = 0, status;
+
+	if (module < 0)
+		die(path);
+	snprintf(args, sizeof(args), "host_channel=%d escape=N stamp=task", channel);
+	if (exists(MODULE_DIR) && unload() != 0)
+		die("rmmod l4log");
+	if (load(module, args) != 0)
+		die("insmod l4log.ko stamped on the stalled host channel");
+	f = open(DEVICE, O_WRONLY | O_NONBLOCK);
+	g = open(DEVICE, O_WRONLY);
+	if (f < 0 || g < 0)
+		die(DEVICE);
+	/* Fill the host's pipe with stamped lines, until a non-blocking write finds it full. */
+	while ((ret = write(f, "fill\n", 5)) == 5)
+		fills++;
+	if (ret != -1 || errno != EAGAIN || fills == 0)
+		failed("filling the host: %d lines, then %zd (%s)", fills, ret, strerror(errno));
+	/* A line whose send fails with nothing taken: its stamp must go with it. */
+	if (write(f, "a\n", 2) != -1 || errno != EAGAIN)
+		failed("a non-blocking write to the full host did not fail with EAGAIN");
+	if (prctl(PR_SET_NAME, "renamed") != 0)
+		die("prctl");
+	/* A thread of the same process goes on with file F: waits for the host, holding the send
+	 * turn. Its line is stamped 'renamed', never with the failed line's stamp. */
+	if (fcntl(f, F_SETFL, 0) != 0)
+		die("fcntl");
+	held.fd = f;
+	start_stamp_writer(&held_thread, &held);
+	/* A blocking write of file G waits for the send turn; a signal ends it, nothing taken. */
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	ret = write(g, "s\n", 2);
+	if (ret != -1 || errno != EINTR)
+		failed("a write waiting for another file's send turn, interrupted: %zd (%s), not EINTR",
+		       ret, ret < 0 ? strerror(errno) : "no error");
+	if (prctl(PR_SET_NAME, "afterint") != 0)
+		die("prctl");
+	other.fd = g;
+	start_stamp_writer(&other_thread, &other);
+	/* Another process, after fork, writes to file F: its own stamp. */
+	child = fork();
+	if (child == 0) {
+		prctl(PR_SET_NAME, "childb");
+		_exit(write(f, "b\n", 2) == 2 ? 0 : 1);
+	}
+	if (child < 0)
+		die("fork");
+	usleep(300000);
+	printf("l4log-fault: stamp drain now, pid %d child %d\n", getpid(), child);
+	fflush(stdout);
+	pthread_join(held_thread, NULL);
+	pthread_join(other_thread, NULL);
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+		failed("the child's write after the drain failed");
+	if (held.ret != 2 || other.ret != 2)
+		failed("the writes after the drain returned %zd and %zd", held.ret, other.ret);
+	close(f);
+	close(g);
+	if (unload() != 0)
+		failed("rmmod after the stamped stall: %s", strerror(errno));
+	close(module);
+	printf("l4log-fault: stamp fills=%d\n", fills);
+}
+
 /* --- loadrace ---------------------------------------------------------------- */
 
 /* What the opener saw, in memory it shares with the loader. */
@@ -834,6 +946,10 @@ int main(int argc, char **argv)
 		stall_case(atoi(argv[2]), argv[3]);
 		return failures ? 1 : 0;
 	}
+	if (!strcmp(cmd, "stamp-stall") && argc == 4) {
+		stamp_stall_case(atoi(argv[2]), argv[3]);
+		return failures ? 1 : 0;
+	}
 	if (!strcmp(cmd, "loadrace") && (argc == 4 || argc == 5)) {
 		loadrace_case(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : "");
 		return failures ? 1 : 0;
@@ -850,6 +966,7 @@ int main(int argc, char **argv)
 	else {
 		fprintf(stderr, "usage: l4log-faults setup | insmod MODULE [ARGS] | open | write | close | "
 				"host FD MODULE | host-shared FD MODULE THREADS | stall FD MODULE | "
+				"stamp-stall FD MODULE | "
 				"loadrace MODULE COUNT [ARGS]\n");
 		return 2;
 	}

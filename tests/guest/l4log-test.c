@@ -13,6 +13,13 @@
  *   l4log-test named NAME DEVICE TEXT
  *                             set this task's command name to NAME
  *                             (prctl), then write TEXT to DEVICE
+ *   l4log-test newlines DEVICE COUNT
+ *                             COUNT writes of one newline each; prints
+ *                             `l4log-timed: MS` as timed does
+ *   l4log-test close DEVICE TEXT
+ *                             write TEXT, close, and print `l4log-close: MS
+ *                             ms, dropped N`: the close's milliseconds and
+ *                             the device's l4log-dropped-bytes after it
  *   l4log-test zero           a zero-length write returns 0
  *   l4log-test fault N        write 2N bytes of which only the first N are
  *                             mapped: expect N back (N = 0: expect EFAULT)
@@ -146,6 +153,49 @@ static int write_named(const char *name, const char *device, const char *text)
 	return expect(write(open_named(device), text, strlen(text)), strlen(text), 0);
 }
 
+/* COUNT writes of one newline each to DEVICE; prints `l4log-timed: MS` with the milliseconds
+ * they took. */
+static int write_newlines(const char *device, long count)
+{
+	struct timespec start, end;
+	int out = open_named(device);
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (long n = 0; n < count; n++)
+		if (expect(write(out, "\n", 1), 1, 0))
+			return 1;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	printf("l4log-timed: %ld\n",
+	       (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000);
+	return 0;
+}
+
+/* Writes TEXT (an unfinished line) to DEVICE and closes it; prints the milliseconds the close
+ * took and what the device counts dropped. */
+static int close_timed(const char *device, const char *text)
+{
+	struct timespec start, end;
+	int out = open_named(device), peek;
+	char path[64], line[128];
+	long dropped = -1;
+	FILE *info;
+
+	if (expect(write(out, text, strlen(text)), strlen(text), 0))
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (close(out) < 0)
+		return fail("close");
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	peek = open_named(device);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", peek);
+	info = fopen(path, "r");
+	while (info && fgets(line, sizeof(line), info))
+		sscanf(line, "l4log-dropped-bytes: %ld", &dropped);
+	printf("l4log-close: %ld ms, dropped %ld\n",
+	       (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000, dropped);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "write"))
@@ -156,12 +206,16 @@ int main(int argc, char **argv)
 		return write_named(argv[2], argv[3], argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "lines"))
 		return write_lines(argv[2], argv[3], atol(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "newlines"))
+		return write_newlines(argv[2], atol(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "close"))
+		return close_timed(argv[2], argv[3]);
 	if (argc == 2 && !strcmp(argv[1], "zero"))
 		return zero_length();
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
 	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | lines DEVICE ID COUNT | "
-		"named NAME DEVICE TEXT | "
+		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | "
 		"zero | fault N\n");
 	return 2;
 }

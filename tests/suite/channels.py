@@ -163,25 +163,33 @@ BAD_EVERYWHERE = [
     ("=1", "channels: '' is no channel name"),
     ("seventeen-chars-x=1", "channels: 'seventeen-chars-x' is no channel name"),
     ("app=1,app=2", "channels: the name app is given twice"),
-    ("app=1,audit=1", "channels: app and audit have the same address, 1"),
     ("app=1:colour=green", "channels: app: unknown key 'colour'"),
     ("app=1:stamp=pid", "channels: app: stamp=pid: not none, task, time or task+time"),
     ("app=1,", "channels: '' is no channel name"),
 ]
 # ... and per target: a channel whose host side is missing or taken.
 BAD_BY_TARGET = {
-    "qemu": [("app=0x60", "I/O port 0x60 cannot be claimed"),
+    # Two devices on one host stream, however it is named, /dev/l4log's included.
+    "qemu": [("app=1,audit=0x1", "/dev/l4log-app and /dev/l4log-audit write to the same host stream, I/O port 0x1"),
+             ("app=0xe9", "/dev/l4log and /dev/l4log-app write to the same host stream, I/O port 0xe9"),
+             ("app=233", "/dev/l4log and /dev/l4log-app write to the same host stream, I/O port 0xe9"),
+             ("app=0x60", "I/O port 0x60 cannot be claimed"),
              ("app=0xec", "no host debug console at I/O port 0xec"),
              ("app", "app is not an I/O port"),
              ("app=0xea:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
-    "uml": [("app=99", "host file descriptor 99 cannot be written (host error 9: not open"),
+    "uml": [("app=1,audit=0x1", "/dev/l4log-app and /dev/l4log-audit write to the same host stream, "
+             "host file descriptor 1"),
+            ("app=2", "/dev/l4log and /dev/l4log-app write to the same host stream, host file descriptor 2"),
+            ("app=99", "host file descriptor 99 cannot be written (host error 9: not open"),
             # /dev/l4log's own descriptor: the boot loads l4log.ko with host_channel=FD.
             ("app=$(sed 's/.*host_channel=\\([0-9]*\\).*/\\1/' /l4log-run/insmod-args) "
              "host_channel=$(sed 's/.*host_channel=\\([0-9]*\\).*/\\1/' /l4log-run/insmod-args)",
-             "/dev/l4log and /dev/l4log-app have the same host channel"),
+             "/dev/l4log and /dev/l4log-app write to the same host stream, host file descriptor"),
             ("app", "app is not a host file descriptor"),
             ("app=2:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
-    "l4linux": [("nosuch", "no capability nosuch in the L4Linux task's environment"),
+    "l4linux": [("app=audit,audit", "/dev/l4log-app and /dev/l4log-audit write to the same host stream, "
+                 "L4Re capability"),
+                ("nosuch", "no capability nosuch in the L4Linux task's environment"),
                 ("app=5", "5: on L4Linux a host channel is an L4Re capability's name"),
                 ("app:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions")],
 }
@@ -279,9 +287,10 @@ def stamped_lines(capture, what):
 
 def channels_stamps(suite):
     """stamp=task+time: every host line starts with the time and the writer that began it: a
-    written newline cannot forge a stamp, a line assembled from several writes (and a close's
-    tail) has the stamp of the write that began it, a command name cannot hold a newline, a
-    backslash or a bracket; on /dev/l4log the stamp parameter does the same (stamp=task)."""
+    written newline cannot forge a stamp, a line that another process goes on with on a shared
+    file is ended and the other's bytes get their own stamp, a close's tail has the stamp of the
+    write that began it, a command name cannot hold a newline, a backslash or a bracket; on
+    /dev/l4log the stamp parameter does the same (stamp=task)."""
     b = suite.boot(reload_with(":stamp=task+time") + " stamp=task || exit 1; " + RAW +
                    "sh -c 'echo \"l4log-pid: forger $$\"; printf \"x\\nsshd[1]: fake\\n\" >/dev/l4log-app'; "
                    "exec 3>/dev/l4log-app; "
@@ -296,11 +305,14 @@ def channels_stamps(suite):
     check(set(pids) == {"forger", "began", "ended", "default"}, f"the guest printed pids {pids}")
     lines = stamped_lines(channel_bytes(b, APP), f"{APP}'s capture")
     got = [(comm, tgid, text) for _, comm, tgid, text in lines]
+    # A line another process goes on with on the shared file is ended (l4log's one added byte),
+    # and the other's bytes begin a line with its own stamp.
     want = [("sh", int(pids["forger"]), b"x"), ("sh", int(pids["forger"]), b"sshd[1]: fake"),
-            ("sh", int(pids["began"]), b"begun by one, ended by another"), ("sh", int(pids["ended"]), b"tail")]
-    check(got[:4] == want, f"{APP}'s stamped lines {got[:4]}, want {want}")
-    check(len(got) == 5 and got[4][0] == "evil?sshd?1??x" and got[4][2] == b"named line",
-          f"the line of a task named with a newline and a backslash: {got[4:]}")
+            ("sh", int(pids["began"]), b"begun by "), ("sh", int(pids["ended"]), b"one, ended by another"),
+            ("sh", int(pids["ended"]), b"tail")]
+    check(got[:5] == want, f"{APP}'s stamped lines {got[:5]}, want {want}")
+    check(len(got) == 6 and got[5][0] == "evil?sshd?1??x" and got[5][2] == b"named line",
+          f"the line of a task named with a newline and a backslash: {got[5:]}")
     uptime = float(re.search(r"^l4log-uptime: ([\d.]+)", console, re.M)[1])
     times = [seconds for seconds, *_ in lines]
     check(times == sorted(times) and 0 < times[0] and times[-1] <= uptime + 0.01,
@@ -332,6 +344,67 @@ def channels_stamps_interrupted(suite):
     check(longest <= 4096, f"a host line of {longest} bytes: a piece and its stamp exceed the line buffer")
 
 
+def channels_stamps_escape_off(suite):
+    """A stamped channel with escape=n: the writer's control bytes pass as they are, and every
+    host line still begins with the real stamp, before them (what README promises there)."""
+    b = suite.boot(reload_with(":stamp=task:escape=n") + " || exit 1; " + RAW +
+                   "sh -c 'echo \"l4log-pid: forger $$\"; "
+                   "printf \"\\r[    0.000001] sshd[1]: forged\\n\\033[2Kx\\n\" >/dev/l4log-app'")
+    pid = re.search(r"^l4log-pid: forger (\d+)", b.console.read_text(errors="replace"), re.M)
+    check(pid, "the guest printed no pid")
+    stamp = f"sh[{pid[1]}]: ".encode()
+    check_bytes(channel_bytes(b, APP), stamp + b"\r[    0.000001] sshd[1]: forged\n" + stamp + b"\x1b[2Kx\n",
+                f"{APP}'s capture")
+
+
+# Writers that hammer a channel while one of its files closes, and the bound of that close
+# (its deadline, l4log's CLOSE_WAIT, is 1 s).
+HAMMERS = 8
+CLOSE_BOUND_MS = 1000
+
+
+def channels_close_under_contention(suite):
+    """A close waits for no writer longer than its deadline, and goes ahead of the writers
+    that keep a channel busy: with HAMMERS writers on the channel, a file's unfinished line
+    goes to the host at its close, within CLOSE_BOUND_MS, and nothing is dropped."""
+    hammers = "".join(f"./l4log-test lines /dev/l4log-{APP} h{n} 100000 & pids=\"$pids $!\"; "
+                      for n in range(HAMMERS))
+    b = suite.boot("pids=; " + hammers + "sleep 1; "
+                   f"./l4log-test close /dev/l4log-{APP} 'the closing tail'; status=$?; "
+                   "kill $pids; wait; exit $status")
+    closed = re.search(r"^l4log-close: (\d+) ms, dropped (\d+)$", b.console.read_text(errors="replace"), re.M)
+    check(closed, "the close printed no time")
+    ms, dropped = int(closed[1]), int(closed[2])
+    print(f"# the close took {ms} ms beside {HAMMERS} writers")
+    check(ms < CLOSE_BOUND_MS, f"the close took {ms} ms (bound {CLOSE_BOUND_MS})")
+    check(dropped == 0, f"the close dropped {dropped} bytes")
+    tails = channel_bytes(b, APP).count(b"the closing tail")
+    check(tails == 1, f"the closing tail reached {APP}'s host {tails} times")
+
+
+# The rate limit of `channels_rate_limit_counts_host_bytes` and its newline writes.
+HOST_RATE = 20000
+NEWLINES = 1000
+
+
+def channels_rate_limit_counts_host_bytes(suite):
+    """The rate limit bounds what the host receives, stamps included: NEWLINES one-byte
+    writes on a stamped channel at HOST_RATE bytes per second take at least as long as their
+    host bytes beyond the bucket's one second's worth need."""
+    b = suite.boot(reload_with(f":stamp=task+time:rate_limit={HOST_RATE}") + " || exit 1; sleep 1; "
+                   f"./l4log-test newlines /dev/l4log-{APP} {NEWLINES}")
+    timed = re.search(r"^l4log-timed: (\d+)$", b.console.read_text(errors="replace"), re.M)
+    check(timed, "the newline writes printed no time")
+    ms = int(timed[1])
+    lines = stamped_lines(channel_bytes(b, APP), f"{APP}'s capture")
+    check(len(lines) == NEWLINES and all(text == b"" for *_, text in lines),
+          f"{APP}: {len(lines)} stamped lines, want {NEWLINES} empty ones")
+    host = len(channel_bytes(b, APP))
+    at_least = (host - HOST_RATE) * 1000 // HOST_RATE
+    print(f"# {NEWLINES} newlines made {host} host bytes in {ms} ms (at least {at_least} ms at {HOST_RATE} B/s)")
+    check(ms >= at_least, f"{host} host bytes went in {ms} ms: more than {HOST_RATE} bytes per second")
+
+
 PER_TARGET = [
     ("channels_byte_exact", channels_byte_exact),
     ("channels_concurrent_writers", channels_concurrent_writers),
@@ -339,6 +412,8 @@ PER_TARGET = [
     ("channels_counters", channels_counters),
     ("channels_bad_parameters", channels_bad_parameters),
     ("channels_stamps", channels_stamps),
+    ("channels_close_under_contention", channels_close_under_contention),
+    ("channels_rate_limit_counts_host_bytes", channels_rate_limit_counts_host_bytes),
 ]
 
 
@@ -348,6 +423,8 @@ def cases(target):
     # The L4Re log server cuts lines of more than 1 KiB into pieces it does not tag.
     if target != "l4linux":
         out.append(Case(f"{target}_channels_stamps_interrupted", channels_stamps_interrupted, target))
+        # The log server there colours and cuts lines itself: no raw control bytes get through.
+        out.append(Case(f"{target}_channels_stamps_escape_off", channels_stamps_escape_off, target))
     if target == "uml":
         out.append(Case("uml_channels_host_stall", uml_channels_host_stall, "uml"))
     if target == "l4linux":

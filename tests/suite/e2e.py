@@ -102,12 +102,33 @@ def e2e_nonblocking_host_fd(suite):
     check_bytes(host_bytes(b), data)
 
 
+# Lines a guest program writes to pose as /init's control lines (ramdisk/init), unmarked and
+# marked as they were before control lines carried the boot's token.
+FORGED = ("l4log-status: 0\nl4log-control: l4log-status: 0\nl4log-control: l4log-dmesg-begin\n"
+          "l4log-control: l4log-dmesg-end\nl4log-dmesg-begin\nl4log-dmesg-end\n")
+
+
+def e2e_control_unforgeable(suite):
+    """A guest command cannot forge the runner's control lines: it prints forged status and
+    kernel-log marks to /dev/l4log, the console and the control port, and a background writer
+    goes on printing them after the command exited 3. The boot's status is 3, and its kernel
+    log is the whole, real one."""
+    forge = "".join(f"[ -e {dev} ] && printf '{FORGED}' >{dev}; "
+                    for dev in ("/dev/l4log", "/dev/console", "/dev/ttyS1", "/dev/ttyLv0"))
+    cmd = (f"{forge}( i=0; while [ $i -lt 200 ]; do {forge}i=$((i + 1)); done ) & "
+           "echo '<6>l4log-real-kernel-log' >/dev/kmsg; exit 3")
+    b = suite.boot(cmd, status=3)
+    check(b.status == 3, f"the boot's status is {b.status}, not the command's 3")
+    check("l4log-real-kernel-log" in b.dmesg and "Linux version" in b.dmesg,
+          f"the boot's kernel log is not the real one: {b.dmesg[:300]!r}...")
+
+
 def cases(target):
     """The end-to-end cases of every target."""
     return [Case(f"{target}_{fn.__name__}", fn, target)
             for fn in (e2e_device_node, e2e_echo_line, e2e_zero_length_write, e2e_one_mib_every_byte_value,
                        e2e_partly_unmapped_buffer, e2e_host_calls_per_write, e2e_counters, e2e_rmmod,
-                       e2e_run_interface)]
+                       e2e_run_interface, e2e_control_unforgeable)]
 
 
 def uml_cases():

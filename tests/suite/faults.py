@@ -136,7 +136,11 @@ def fault_loadrace(suite, b, text):
     count = LOAD_RACE_LOADS[suite.target]
     check(loads == 2 * count and einval == count and enoent == count and other == 0,
           f"loads: {einval} EINVAL and {enoent} ENOENT of {loads}, {other} otherwise")
+    print(f"# opens during the loads: {open_enoent} ENOENT, {open_enodev} ENODEV (in the window)")
     check(opened == 0, f"{opened} opens succeeded on loads that failed")
+    # Opens that reached l4log while a load was under way, its devices registered: without
+    # them the race was never run.
+    check(open_enodev >= 1, "no open came while a device was registered and the load not done")
     check(open_other == 0, f"{open_other} opens failed with other errors than ENOENT and ENODEV")
 
 

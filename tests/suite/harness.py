@@ -339,9 +339,10 @@ class Suite:
                 self._once[key] = make()
             return self._once[key]
 
-    def boot(self, cmd, files=None, builtin=False, **options):
+    def boot(self, cmd, files=None, builtin=False, status=0, **options):
         """Boots the guest running `cmd` in /extra (the test program plus `files`); `builtin`:
-        l4linux with l4log built into the kernel (no insmod)."""
+        l4linux with l4log built into the kernel (no insmod); `status`: the exit status `cmd`
+        must have."""
         kernel_dir, module, extra = self.built()
         if builtin:
             kernel_dir, module = guest.l4_intree_boot_set(), None
@@ -361,9 +362,9 @@ class Suite:
         self.record(b)
         check(not b.timed_out, f"guest timed out; console: {b.console}")
         check(b.insmod_status == 0, f"insmod l4log.ko: status {b.insmod_status}; console: {b.console}")
-        if b.status != 0:
+        if b.status != status:
             tail = b.console.read_text(errors="replace")[-1500:]
-            raise Failure(f"guest command {cmd!r} exited {b.status}; console tail:\n{tail}")
+            raise Failure(f"guest command {cmd!r} exited {b.status}, not {status}; console tail:\n{tail}")
         check_kernel_log(b)
         return b
 
@@ -444,6 +445,7 @@ class Suite:
         failed = sum(1 for _, err in self.results if err is not None)
         if self.skipped:
             print(f"# skipped (neither passed nor failed): {', '.join(self.skipped)}")
-        print(f"{len(self.results) - failed - len(self.skipped)} passed, {failed} failed")
+        print(f"{len(self.results) - failed - len(self.skipped)} passed, {failed} failed, "
+              f"{len(self.skipped)} skipped")
         subprocess.run(["rm", "-rf", str(self.work)])
         return 1 if failed or not self.results else 0

@@ -214,10 +214,21 @@ def l4_patches(suite):
     else:
         print("# no L4_SRC: L4Linux 5.17's checkpatch.pl not run")
     for version, script in checkpatches:
+        check(script.is_file(), f"no checkpatch.pl of {version} at {script}")
         upstream = 0
         for patch in patches:
             r = subprocess.run(["perl", str(script), "--no-tree", "--terse", "--show-types", str(patch)],
                                capture_output=True, text=True)
+            reports = re.findall(r": (?:ERROR|WARNING|CHECK):([A-Z0-9_]+):", r.stdout)
+            # With reports, checkpatch.pl (--terse) ends with their count and exits 1; without,
+            # it prints nothing and exits 0. Anything else (a Perl error, a missing file) is no
+            # clean result.
+            total = re.search(r"^total: (\d+) errors, (\d+) warnings(?:, (\d+) checks)?", r.stdout, re.M)
+            whole = (r.returncode == 1 and total and sum(int(n or 0) for n in total.groups()) == len(reports)
+                     if reports else r.returncode == 0 and not r.stdout.strip())
+            check(whole,
+                  f"checkpatch.pl of {version} on {patch.name}: exit {r.returncode}, no whole run:\n"
+                  f"{(r.stdout + r.stderr)[-800:]}")
             for line in r.stdout.splitlines():
                 kind = re.search(r": (?:ERROR|WARNING|CHECK):([A-Z0-9_]+):", line)
                 if not kind:

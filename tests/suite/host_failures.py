@@ -25,7 +25,8 @@ FULL_FS_BYTES = 256 << 10
 HOST_LINE = 100  # as in l4log-faults.c: lines that write steps of 4096 bytes end inside
 SHARED_THREADS = 4  # writers of the shared-file host cases
 STALL_DRAIN = b"l4log-fault: stall drain now"
-HOST_FAILURES = ["epipe", "enospc", "epipe_shared", "enospc_shared", "stall", "closed_fd"]
+STAMP_DRAIN = b"l4log-fault: stamp drain now"
+HOST_FAILURES = ["epipe", "enospc", "epipe_shared", "enospc_shared", "stall", "stamp_stall", "closed_fd"]
 
 
 def shared_stream(thread, size):
@@ -118,8 +119,10 @@ def batch_boot(suite):
     read_end, write_end = os.pipe()
     shared_read, shared_write = os.pipe()
     stall_read, stall_write = os.pipe()
-    # A host that does not read: its writes fail with EAGAIN once the pipe is full.
+    stamp_read, stamp_write = os.pipe()
+    # Hosts that do not read: their writes fail with EAGAIN once the pipe is full.
     os.set_blocking(stall_write, False)
+    os.set_blocking(stamp_write, False)
     file_fd, shared_file_fd = (os.open(full / "host-file", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                                for full in fulls)
     closed_fd = 999  # far above the descriptors UML opens
@@ -129,6 +132,7 @@ def batch_boot(suite):
         "epipe_shared": f"./l4log-faults host-shared {shared_write} {MODULE} {SHARED_THREADS}",
         "enospc_shared": f"./l4log-faults host-shared {shared_file_fd} {MODULE} {SHARED_THREADS}",
         "stall": f"./l4log-faults stall {stall_write} {MODULE}",
+        "stamp_stall": f"./l4log-faults stamp-stall {stamp_write} {MODULE}",
         "closed_fd": (f"rmmod l4log; insmod {MODULE} host_channel={closed_fd}; echo \"l4log-fault: insmod $?\"; "
                       f"[ ! -e /dev/l4log ] && [ ! -e /sys/module/l4log ] && insmod {MODULE} {BOOT_ARGS} && "
                       "echo again >/dev/l4log"),
@@ -139,10 +143,11 @@ def batch_boot(suite):
                    f"( {cmd} ); echo \"l4log-host-status: {name} $?\""]
     readers = {"epipe": PipeReader(read_end, PIPE_READ_FIRST),
                "epipe_shared": PipeReader(shared_read, PIPE_READ_FIRST),
-               "stall": StallDrainer(stall_read, STALL_DRAIN)}
+               "stall": StallDrainer(stall_read, STALL_DRAIN),
+               "stamp_stall": StallDrainer(stamp_read, STAMP_DRAIN)}
     for reader in readers.values():
         reader.start()
-    host_fds = (write_end, file_fd, shared_write, shared_file_fd, stall_write)
+    host_fds = (write_end, file_fd, shared_write, shared_file_fd, stall_write, stamp_write)
     try:
         b = guest.boot_guest(suite.target, kernel_dir, module, "command", "\n".join(script), str(extra),
                              quiet=True, timeout=600, host_fds=host_fds)
@@ -150,6 +155,7 @@ def batch_boot(suite):
         for fd in host_fds:
             os.close(fd)
         readers["stall"].stop.set()
+        readers["stamp_stall"].stop.set()
         for reader in readers.values():
             reader.join(timeout=10)
         files = [(full / "host-file").read_bytes() for full in fulls]
@@ -267,6 +273,25 @@ def host_stall(parts, text, kernel_log):
     check(re.fullmatch(rb"a+after the stall\n", drainer.data), f"the pipe got {describe_bytes(drainer.data)}")
     check(int(counters[1]) == len(drainer.data),
           f"l4log-host-bytes {counters[1]}; the pipe got {len(drainer.data)} bytes")
+
+
+def host_stamp_stall(parts, text, kernel_log):
+    # A stamped channel (stamp=task) on a host pipe nobody reads until the guest says so: lines
+    # whose sends failed (EAGAIN; a signal while waiting for the send turn) leave no stamp
+    # behind, and a child's line on the parent's file carries the child's stamp.
+    found = re.search(r"^l4log-fault: stamp drain now, pid (\d+) child (\d+)$", text, re.M)
+    fills = re.search(r"^l4log-fault: stamp fills=(\d+)$", text, re.M)
+    check(found and fills, "the stamped stall case did not report its writers")
+    pid, child, fills = found[1], found[2], int(fills[1])
+    drainer = parts["stamp_stall"]
+    check(drainer.error is None, f"the pipe's reader: {drainer.error}")
+    lines = drainer.data.decode(errors="replace").splitlines(keepends=True)
+    want_fill = f"l4log-faults[{pid}]: fill\n"
+    check(lines[:fills] == [want_fill] * fills, f"the first {fills} host lines are not all {want_fill!r}: "
+                                                f"{describe_bytes(drainer.data)}")
+    rest = sorted(lines[fills:])
+    want = sorted([f"renamed[{pid}]: r\n", f"afterint[{pid}]: t\n", f"childb[{child}]: b\n"])
+    check(rest == want, f"after the fills the host got {rest}, want {want} (in any order)")
 
 
 def host_closed_fd(parts, text, kernel_log):
