@@ -188,7 +188,16 @@ impl LineBuffer {
     pub(crate) fn consume(&mut self, count: usize) {
         let count = count.min(self.len);
         if count > 0 {
-            self.stamp.sent(self.bytes[count - 1], count < self.len);
+            // Whether the sent bytes end a line: the held newlines are known, and only after a
+            // failed send can the sent bytes end inside the held lines.
+            let Newlines {
+                count: lines,
+                end_of_last,
+            } = self.newlines;
+            let ended_a_line =
+                lines > 0 && (end_of_last <= count || self.bytes[..count].contains(&b'\n'));
+            self.stamp
+                .sent(self.bytes[count - 1], ended_a_line, count < self.len);
         }
         self.bytes.copy_within(count..self.len, 0);
         self.len -= count;

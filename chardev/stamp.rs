@@ -209,13 +209,18 @@ impl LineStamp {
         self.latest = Some(*now);
     }
 
-    /// The oldest held bytes, up to `last_sent`, reached the host. What stays held (if
-    /// `more_held`) begins a line when they ended one, and goes on with the line otherwise.
-    pub(crate) fn sent(&mut self, last_sent: u8, more_held: bool) {
+    /// The oldest held bytes, up to `last_sent`, reached the host, of which a line ended if
+    /// `ended_a_line`. What stays held (if `more_held`) begins a line when they ended with a
+    /// newline, and goes on with the line under way on the host otherwise: the one they began
+    /// after their last newline, if any, with the stamp of the latest bytes.
+    pub(crate) fn sent(&mut self, last_sent: u8, ended_a_line: bool, more_held: bool) {
         if last_sent == b'\n' {
             self.head = if more_held { self.latest } else { None };
             self.sent = false;
         } else {
+            if ended_a_line {
+                self.head = self.latest;
+            }
             self.sent = true;
         }
         if self.head.is_none() {

@@ -207,6 +207,13 @@ mod kunit {
         assert_eq!(stamps(&line), (2, false, 2));
         line.consume(1);
         assert_eq!(stamps(&line), (2, true, 2));
+        // A send that got past a newline into the next line: that line is under way, with the
+        // stamp of its bytes, not the first line's.
+        let mut line = stamped(b"abc\n", &a);
+        line.spare()[..4].copy_from_slice(b"y\nzz");
+        line.commit(4, true, Some(&b));
+        line.consume(5);
+        assert_eq!(stamps(&line), (2, true, 2));
     }
 
     #[test]

@@ -24,6 +24,9 @@ use kernel::{
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
 
+/// The longest a writer sleeps for the limit before it looks at the rate again.
+const MAX_SLEEP_NS: u64 = NSEC_PER_SEC;
+
 /// The bucket's arithmetic, on nanosecond timestamps. Credit is kept in byte-nanoseconds
 /// (a byte is `NSEC_PER_SEC` of them), so that no fraction of a byte is lost between refills.
 ///
@@ -158,7 +161,9 @@ impl Throttle {
             if !matches!(waiting, Waiting::Allowed) {
                 return Err(EAGAIN);
             }
-            let wait_ns = bucket.wait_for(want, rate);
+            // At most a second at a time: the rate is read again after each sleep, so that a
+            // writer waiting to pay a large debt follows a rate that was raised or removed.
+            let wait_ns = bucket.wait_for(want, rate).min(MAX_SLEEP_NS);
             let wait_ms = u32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
             let started = Instant::<Monotonic>::now();
             let woke = self

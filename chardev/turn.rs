@@ -23,8 +23,11 @@ struct State {
     taken: bool,
     /// The holder waits for the host.
     stalled: bool,
-    /// Closes waiting for the turn: the other callers let them go first.
+    /// Closes waiting for the turn: the other callers let them go first, unless the last
+    /// holder was a close (so that closes one after the other do not keep writers out).
     closing: usize,
+    /// The last holder was a close.
+    closed_last: bool,
 }
 
 /// Data that one caller at a time uses, for as long as it needs; see the module documentation.
@@ -77,6 +80,7 @@ impl<T> Turn<T> {
                     taken: false,
                     stalled: false,
                     closing: 0,
+                    closed_last: false,
                 },
                 names[0],
                 keys[0]
@@ -92,13 +96,13 @@ impl<T> Turn<T> {
     ///   holder waits for the host;
     /// - [`Waiting::Until`] (a close): until the deadline (`ETIMEDOUT`), whatever signals are
     ///   pending and whatever the holder does; ahead of the callers of the other kinds, which
-    ///   wait while a close does.
+    ///   wait while a close does, unless a close had the turn last.
     pub(crate) fn take(&self, waiting: Waiting) -> Result<TurnGuard<'_, T>> {
         let mut state = self.state.lock();
         if let Waiting::Until(_) = waiting {
             return self.take_before_deadline(state, waiting);
         }
-        while state.taken || state.closing > 0 {
+        while state.taken || (state.closing > 0 && !state.closed_last) {
             if let (Waiting::NotAllowed, true) = (waiting, state.stalled) {
                 return Err(EAGAIN);
             }
@@ -106,6 +110,7 @@ impl<T> Turn<T> {
                 return Err(ERESTARTSYS);
             }
         }
+        state.closed_last = false;
         Ok(self.hand_over(state))
     }
 
@@ -122,6 +127,7 @@ impl<T> Turn<T> {
         loop {
             if !state.taken {
                 state.closing -= 1;
+                state.closed_last = true;
                 return Ok(self.hand_over(state));
             }
             if waiting.expired() {

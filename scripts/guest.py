@@ -236,16 +236,27 @@ def write_stdout(text):
 
 
 class HostLogReader(threading.Thread):
-    """Copies the host log from a FIFO to a file, and shows it when asked."""
+    """Copies the host log from a FIFO to a file, and shows it when asked. `hold`: (console,
+    marker): reads nothing until the guest's console says `marker`, so that the FIFO fills."""
 
-    def __init__(self, fifo, capture, display, channel=None):
+    def __init__(self, fifo, capture, display, channel=None, hold=None):
         super().__init__(daemon=True)
-        self.fifo, self.capture, self.display = fifo, capture, display
+        self.fifo, self.capture, self.display, self.hold = fifo, capture, display, hold
         self.prefix = f"host-log[{channel}]| " if channel else "host-log| "
         self.pending = b""
+        self.released = threading.Event()
+
+    def held(self):
+        """Whether the guest has not said its marker yet (and is still running)."""
+        if self.hold is None or self.released.is_set():
+            return False
+        console, marker = self.hold
+        return not (console.exists() and marker in console.read_bytes())
 
     def run(self):
         with open(self.fifo, "rb", buffering=0) as src, open(self.capture, "wb") as dst:
+            while self.held():
+                time.sleep(0.1)
             while data := src.read(65536):
                 dst.write(data)
                 if self.display:
@@ -264,6 +275,7 @@ class HostLogReader(threading.Thread):
 
     def finish(self):
         """Waits for the copy to end; unblocks it if QEMU never opened the FIFO."""
+        self.released.set()
         try:
             os.close(os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK))
         except OSError:
@@ -271,10 +283,15 @@ class HostLogReader(threading.Thread):
         self.join()
 
 
+# What a guest prints on its console to let a held host log (the non-blocking one) drain.
+HOST_LOG_DRAIN = b"l4log-host-log-drain"
+
+
 def host_log_readers(boot, live, nonblocking_host_log):
     """qemu, uml: the HostLogReaders of the host logs that go through a FIFO (Boot.relayed): all
     of them when shown `live`; /dev/l4log's when UML gets a non-blocking descriptor, a pipe that
-    fills up. The FIFOs are made here; each reader still has to start."""
+    fills up: then not read until the console says HOST_LOG_DRAIN (at the guest's end at the
+    latest). The FIFOs are made here; each reader still has to start."""
     if live:
         boot.relayed = {None, *boot.channel_ports}
     elif nonblocking_host_log:
@@ -282,7 +299,8 @@ def host_log_readers(boot, live, nonblocking_host_log):
     readers = []
     for name in sorted(boot.relayed, key=str):
         os.mkfifo(boot.host_log_sink(name))
-        readers.append(HostLogReader(boot.host_log_sink(name), boot.capture(name), live, name))
+        hold = (boot.run_dir / "console", HOST_LOG_DRAIN) if nonblocking_host_log and not live else None
+        readers.append(HostLogReader(boot.host_log_sink(name), boot.capture(name), live, name, hold))
     return readers
 
 
@@ -472,24 +490,28 @@ def split_l4_channels(boot):
 
 def control_lines(boot, text):
     """/init's control lines in `text`, without their mark: only lines marked with the boot's
-    token, which no program of the guest knows, count."""
+    token, which no program of the guest knows, count. On the console (l4linux) a control
+    line may follow an unfinished line of l4log's."""
     mark = boot.control_mark
     return [line.partition(mark)[2] for line in text.splitlines() if mark in line]
 
 
 def parse_control(boot):
+    """The insmod status, the command's status and the kernel log, each taken once: the first
+    of each that /init sent."""
     text = (boot.run_dir / "control").read_text(errors="replace").replace("\r", "")
-    in_dmesg, dmesg = False, []
+    dmesg, in_dmesg, dmesg_done = [], False, False
     for line in control_lines(boot, text):
-        if line == "l4log-dmesg-begin":
+        if line.startswith("dmesg: "):
+            if in_dmesg:
+                dmesg.append(line[len("dmesg: "):])
+        elif line == "l4log-dmesg-begin" and not dmesg_done:
             in_dmesg = True
-        elif line == "l4log-dmesg-end":
-            in_dmesg = False
-        elif in_dmesg:
-            dmesg.append(line)
-        elif line.startswith("l4log-insmod: "):
+        elif line == "l4log-dmesg-end" and in_dmesg:
+            in_dmesg, dmesg_done = False, True
+        elif line.startswith("l4log-insmod: ") and boot.insmod_status is None:
             boot.insmod_status = int(line.split()[1])
-        elif line.startswith("l4log-status: "):
+        elif line.startswith("l4log-status: ") and boot.status is None:
             boot.status = int(line.split()[1])
     boot.dmesg = "\n".join(dmesg)
 

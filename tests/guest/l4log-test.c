@@ -13,6 +13,9 @@
  *   l4log-test named NAME DEVICE TEXT
  *                             set this task's command name to NAME
  *                             (prctl), then write TEXT to DEVICE
+ *   l4log-test load MODULE ARGS
+ *                             finit_module(MODULE, ARGS); prints `l4log-load:
+ *                             ERRNO` (0: loaded)
  *   l4log-test newlines DEVICE COUNT
  *                             COUNT writes of one newline each; prints
  *                             `l4log-timed: MS` as timed does
@@ -35,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,6 +157,21 @@ static int write_named(const char *name, const char *device, const char *text)
 	return expect(write(open_named(device), text, strlen(text)), strlen(text), 0);
 }
 
+/* Loads the module at PATH with ARGS (finit_module); prints `l4log-load: ERRNO`, 0 when it
+ * loaded. */
+static int load_module(const char *path, const char *args)
+{
+	int module = open(path, O_RDONLY | O_CLOEXEC);
+	long ret;
+
+	if (module < 0)
+		return fail(path);
+	ret = syscall(SYS_finit_module, module, args, 0);
+	printf("l4log-load: %d\n", ret == 0 ? 0 : errno);
+	close(module);
+	return ret == 0 ? 0 : 1;
+}
+
 /* COUNT writes of one newline each to DEVICE; prints `l4log-timed: MS` with the milliseconds
  * they took. */
 static int write_newlines(const char *device, long count)
@@ -206,6 +225,8 @@ int main(int argc, char **argv)
 		return write_named(argv[2], argv[3], argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "lines"))
 		return write_lines(argv[2], argv[3], atol(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "load"))
+		return load_module(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "newlines"))
 		return write_newlines(argv[2], atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "close"))
@@ -216,6 +237,7 @@ int main(int argc, char **argv)
 		return partly_unmapped(atol(argv[2]));
 	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | lines DEVICE ID COUNT | "
 		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | "
+		"load MODULE ARGS | "
 		"zero | fault N\n");
 	return 2;
 }

@@ -96,9 +96,15 @@ def e2e_run_interface(suite):
 
 def e2e_nonblocking_host_fd(suite):
     # UML: a host log descriptor that is non-blocking (as UML's own stderr can be) fills up
-    # (EAGAIN) during a 1 MiB write; l4log waits for it to drain and loses nothing.
+    # (EAGAIN) during a 1 MiB write, the host reading nothing until the guest says so; l4log
+    # waits for it to drain and loses nothing.
     data = random.Random(0xea6a1).randbytes(1 << 20)
-    b = suite.boot(RAW + "./l4log-test write data", {"data": data}, nonblocking_host_log=True)
+    b = suite.boot(RAW + "{ ./l4log-test write data & }; writer=$!; sleep 2; "
+                   "kill -0 $writer && echo 'l4log-writer: waits for the host'; "
+                   f"echo {guest.HOST_LOG_DRAIN.decode()}; wait $writer",
+                   {"data": data}, nonblocking_host_log=True)
+    check("l4log-writer: waits for the host" in b.console.read_text(errors="replace"),
+          "the writer did not wait for the full host: it was done within 2 s")
     check_bytes(host_bytes(b), data)
 
 
@@ -115,8 +121,11 @@ def e2e_control_unforgeable(suite):
     log is the whole, real one."""
     forge = "".join(f"[ -e {dev} ] && printf '{FORGED}' >{dev}; "
                     for dev in ("/dev/l4log", "/dev/console", "/dev/ttyS1", "/dev/ttyLv0"))
+    # And in the kernel log, which /init sends on the control channel: lines that read as the
+    # end of the kernel log and as a status, then one the runner must still see.
+    kmsg = "".join(f"echo '{line}' >/dev/kmsg; " for line in FORGED.splitlines())
     cmd = (f"{forge}( i=0; while [ $i -lt 200 ]; do {forge}i=$((i + 1)); done ) & "
-           "echo '<6>l4log-real-kernel-log' >/dev/kmsg; exit 3")
+           f"{kmsg}echo '<6>l4log-real-kernel-log' >/dev/kmsg; exit 3")
     b = suite.boot(cmd, status=3)
     check(b.status == 3, f"the boot's status is {b.status}, not the command's 3")
     check("l4log-real-kernel-log" in b.dmesg and "Linux version" in b.dmesg,
