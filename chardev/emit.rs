@@ -4,7 +4,7 @@
 
 use crate::{
     escape::{Escaper, Filled, ESCAPED_LEN},
-    l4bridge::{HostLog, Patience, MAX_CHUNK},
+    l4bridge::{HostLog, Patience, HOST_LINE_MAX, MAX_CHUNK},
     stamp::{Stamp, StampKind, STAMP_MAX},
 };
 use kernel::prelude::*;
@@ -39,6 +39,8 @@ pub(crate) struct Emitter {
     out: KBox<[u8; MAX_CHUNK]>,
     /// Stamped channels: the file whose text left the host in the middle of a line, if any.
     mid_line: Option<u64>,
+    /// Stamped channels: the bytes of the host's last line so far.
+    line_len: usize,
 }
 
 /// A `mid_line` that is no file's: after a host call that failed part way, the text it
@@ -50,14 +52,17 @@ impl Emitter {
         Ok(Self {
             out: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
             mid_line: None,
+            line_len: 0,
         })
     }
 
     /// Sends `text` as [`Self::emit`] does, with a stamp at the start of every line on the
     /// host: before each line the text begins, before the line it goes on with when another
     /// file's text came between, and, when another file's text left the host in the middle of
-    /// a line, after a newline that ends that line. A host call that fails part way counts as
-    /// sending none of its text, as with escaping.
+    /// a line, after a newline that ends that line. A host line that would be longer than the
+    /// host shows whole ([`HOST_LINE_MAX`]) is ended there and goes on in a host line stamped
+    /// again. A host call that fails part way counts as sending none of its text, as with
+    /// escaping.
     pub(crate) fn emit_stamped(
         &mut self,
         host: &HostLog,
@@ -67,7 +72,6 @@ impl Emitter {
         stamping: &Stamping,
         patience: &mut dyn Patience,
     ) -> Result<(), EmitError> {
-        let mid_line = self.mid_line;
         let mut out = Outbox {
             buf: &mut self.out[..],
             len: 0,
@@ -76,11 +80,15 @@ impl Emitter {
             sent: 0,
             taken: 0,
             file: stamping.file,
-            mid_line,
+            mid_line: self.mid_line,
+            line_len: self.line_len,
+            line_stamp: None,
+            kind: stamping.kind,
         };
         let sent = out.stamped_text(text, plain, escape, stamping);
         // Where the host stands: what the host calls that reached it ended with.
         self.mid_line = out.mid_line;
+        self.line_len = out.line_len;
         sent
     }
 
@@ -136,6 +144,11 @@ struct Outbox<'a> {
     /// The file whose text left the host in the middle of a line, if any: brought up to date
     /// by every host call that reaches the host.
     mid_line: Option<u64>,
+    /// Bytes of the current host line so far, sent or gathered.
+    line_len: usize,
+    /// The stamp of the current host line, to stamp its next piece with when it is cut.
+    line_stamp: Option<&'a Stamp>,
+    kind: StampKind,
     buf: &'a mut [u8],
     len: usize,
     host: &'a HostLog,
@@ -146,7 +159,7 @@ struct Outbox<'a> {
     taken: usize,
 }
 
-impl Outbox<'_> {
+impl<'a> Outbox<'a> {
     /// `text` with a stamp at the start of every line on the host: see
     /// [`Emitter::emit_stamped`].
     fn stamped_text(
@@ -154,7 +167,7 @@ impl Outbox<'_> {
         text: &[u8],
         plain: usize,
         escape: bool,
-        stamping: &Stamping,
+        stamping: &'a Stamping,
     ) -> Result<(), EmitError> {
         let goes_on = stamping.head_sent && self.mid_line == Some(self.file);
         if self.mid_line.is_some() && !goes_on {
@@ -163,10 +176,12 @@ impl Outbox<'_> {
             self.push(b"\n", 0)?;
         }
         let mut stamp = (!goes_on).then_some(&stamping.head);
+        // Going on with a host line: its stamp is the head's.
+        self.line_stamp = Some(&stamping.head);
         let mut start = 0;
         for segment in text.split_inclusive(|byte| *byte == b'\n') {
             if let Some(stamp) = stamp {
-                self.stamp(stamp, stamping.kind, start)?;
+                self.stamp(stamp, start)?;
             }
             let known_plain = plain.saturating_sub(start).min(segment.len());
             self.text(segment, start, known_plain, escape)?;
@@ -188,17 +203,45 @@ impl Outbox<'_> {
     fn push(&mut self, bytes: &[u8], taken: usize) -> Result<(), EmitError> {
         self.room(bytes.len())?;
         self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        self.added(bytes.len());
         self.taken = taken;
         Ok(())
     }
 
-    /// `stamp` as `kind` shows it, before the text's byte `taken`.
-    fn stamp(&mut self, stamp: &Stamp, kind: StampKind, taken: usize) -> Result<(), EmitError> {
+    /// The stamp that begins a host line, as the channel's kind shows it, before the text's
+    /// byte `taken`.
+    fn stamp(&mut self, stamp: &'a Stamp, taken: usize) -> Result<(), EmitError> {
         self.room(STAMP_MAX)?;
-        self.len += stamp.write(kind, &mut self.buf[self.len..]);
+        let len = stamp.write(self.kind, &mut self.buf[self.len..]);
+        self.added(len);
+        self.line_stamp = Some(stamp);
         self.taken = taken;
         Ok(())
+    }
+
+    /// Counts the last `count` bytes gathered into the host line they belong to.
+    fn added(&mut self, count: usize) {
+        self.len += count;
+        if count > 0 && self.buf[self.len - 1] == b'\n' {
+            self.line_len = 0;
+        } else {
+            self.line_len = self.line_len.saturating_add(count);
+        }
+    }
+
+    /// How many more bytes of text the host line takes before its newline, at least `want`:
+    /// ends the host line, and stamps its next piece, when fewer are left.
+    fn line_room(&mut self, want: usize) -> Result<usize, EmitError> {
+        let left = TEXT_MAX.saturating_sub(self.line_len);
+        if left >= want {
+            return Ok(left);
+        }
+        let taken = self.taken;
+        self.push(b"\n", taken)?;
+        if let Some(stamp) = self.line_stamp {
+            self.stamp(stamp, taken)?;
+        }
+        Ok(TEXT_MAX.saturating_sub(self.line_len).max(want))
     }
 
     /// `segment`, the text from its byte `start` on, escaped when `escape` is set (its first
@@ -210,13 +253,20 @@ impl Outbox<'_> {
         plain: usize,
         escape: bool,
     ) -> Result<(), EmitError> {
+        // The segment's newline, if any, may take the host line's last byte.
+        let body = segment.len() - usize::from(segment.ends_with(b"\n"));
         if !escape {
             let mut done = 0;
             while done < segment.len() {
+                let want = if done < body {
+                    (body - done).min(self.line_room(1)?)
+                } else {
+                    segment.len() - done
+                };
                 self.room(1)?;
-                let count = (segment.len() - done).min(self.buf.len() - self.len);
+                let count = want.min(self.buf.len() - self.len);
                 self.buf[self.len..self.len + count].copy_from_slice(&segment[done..done + count]);
-                self.len += count;
+                self.added(count);
                 done += count;
                 self.taken = start + done;
             }
@@ -225,12 +275,18 @@ impl Outbox<'_> {
         let mut escaper = Escaper::new(segment, plain);
         let mut taken = start;
         while !escaper.is_done() {
+            let line_room = if taken - start < body {
+                self.line_room(ESCAPED_LEN)?
+            } else {
+                ESCAPED_LEN
+            };
             self.room(ESCAPED_LEN)?;
+            let end = self.buf.len().min(self.len.saturating_add(line_room));
             let Filled {
                 taken: took,
                 written,
-            } = escaper.fill(&mut self.buf[self.len..]);
-            self.len += written;
+            } = escaper.fill(&mut self.buf[self.len..end]);
+            self.added(written);
             taken += took;
             self.taken = taken;
         }
@@ -264,5 +320,10 @@ impl Outbox<'_> {
     }
 }
 
-// An escaped byte, and a stamp, must fit in one host call.
+/// The most bytes of stamp and text a host line holds before its newline.
+const TEXT_MAX: usize = HOST_LINE_MAX - 1;
+
+// An escaped byte, and a stamp, must fit in one host call; a stamp and an escaped byte in one
+// host line.
 const _: () = assert!(MAX_CHUNK >= ESCAPED_LEN && MAX_CHUNK >= STAMP_MAX);
+const _: () = assert!(TEXT_MAX >= STAMP_MAX + ESCAPED_LEN);

@@ -71,8 +71,22 @@ impl kernel::fmt::Display for LogCap {
     }
 }
 
+/// The L4Re log server (moe's `Moe::Log`, `pkg/l4re-core/moe/server/src/log.cc`) gathers a
+/// line in a buffer of 1024 bytes (`Pbuf`) and writes it out early, without its tag, when the
+/// next piece does not fit: before each formatted piece (the colour it puts before every IPC's
+/// text, the colour reset after it, the line's end) it wants 50 bytes to spare. A line of
+/// `LOG_SERVER_LINE_MAX` bytes with its newline, in up to three IPCs (its text may begin in one
+/// IPC and end in the third), adds the tag and its separator (10 bytes) and at most 12 bytes
+/// of colours per IPC: 896 + 10 + 36 = 942 bytes, below the 969 that leave room for the last
+/// reset and its margin.
+const LOG_SERVER_LINE_MAX: usize = 896;
+
+const _: () = assert!(LOG_SERVER_LINE_MAX.div_ceil(VCON_WRITE_SIZE) + 1 <= 3);
+
 impl Channel for L4ReLog {
     const MAX_CHUNK: usize = VCON_WRITE_SIZE;
+
+    const HOST_LINE_MAX: usize = LOG_SERVER_LINE_MAX;
 
     type Stream = LogCap;
 

@@ -58,6 +58,10 @@ pub(crate) trait Channel: Sized + Send + Sync {
     /// The most bytes one host call carries.
     const MAX_CHUNK: usize;
 
+    /// The longest line, with its newline, that the host shows as one line (with its own
+    /// marks); a longer one it cuts where it likes. Unlimited unless the host says otherwise.
+    const HOST_LINE_MAX: usize = usize::MAX;
+
     /// What an address names on this platform: a host stream that two addresses name alike
     /// resolve to equal values of.
     type Stream: Copy + PartialEq + kernel::fmt::Display;
@@ -91,6 +95,9 @@ pub(crate) trait Patience {
 
 /// The most bytes one host call of this platform carries.
 pub(crate) const MAX_CHUNK: usize = <Transport as Channel>::MAX_CHUNK;
+
+/// The longest line the host of this platform shows whole: see [`Channel::HOST_LINE_MAX`].
+pub(crate) const HOST_LINE_MAX: usize = <Transport as Channel>::HOST_LINE_MAX;
 
 /// A write to the host log stopped early.
 #[derive(Debug)]

@@ -355,6 +355,28 @@ def channels_stamps_interrupted(suite):
     check(longest <= 4096, f"a host line of {longest} bytes: a piece and its stamp exceed the line buffer")
 
 
+# The longest host line L4Re's log server (moe) prints whole, with its tag (l4bridge/l4re.rs).
+L4_HOST_LINE_MAX = 896
+
+
+def l4linux_channels_stamps_long_line(suite):
+    """L4Linux: a stamped line longer than the log server prints whole (5 KiB) comes in host
+    lines that each carry the channel's tag and the line's stamp, none longer than the
+    server's limit, and together hold the line."""
+    line = bytes(0x21 + (i * 7) % 94 for i in range(5 << 10))
+    b = suite.boot(reload_with(":stamp=task+time") + " || exit 1; " + RAW +
+                   "sh -c 'echo \"l4log-pid: long $$\"; cat long >/dev/l4log-app'", {"long": line + b"\n"})
+    pid = int(re.search(r"^l4log-pid: long (\d+)", b.console.read_text(errors="replace"), re.M)[1])
+    capture = channel_bytes(b, APP)
+    lines = stamped_lines(capture, f"{APP}'s capture")
+    check(all((comm, tgid) == ("sh", pid) for _, comm, tgid, _ in lines),
+          f"host lines of other stamps: {[(comm, tgid) for _, comm, tgid, _ in lines]}")
+    check(b"".join(text for *_, text in lines) == line, "the host lines' texts do not make the line")
+    longest = max(len(host_line) + 1 for host_line in capture.split(b"\n")[:-1])
+    print(f"# {len(line)} bytes in {len(lines)} host lines of at most {longest} bytes")
+    check(longest <= L4_HOST_LINE_MAX, f"a host line of {longest} bytes (limit {L4_HOST_LINE_MAX})")
+
+
 def channels_rmmod(suite):
     """rmmod is refused while only a named channel's file is open, goes through once it is
     closed, and takes every node with it."""
@@ -460,4 +482,5 @@ def cases(target):
                         debug=True))
     if target == "l4linux":
         out.append(Case("l4linux_channels_apart_from_console", l4linux_channels_apart_from_console, "l4linux"))
+        out.append(Case("l4linux_channels_stamps_long_line", l4linux_channels_stamps_long_line, "l4linux"))
     return out
