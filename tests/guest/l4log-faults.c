@@ -41,10 +41,12 @@
  *                          pipe, a line goes through, rmmod works
  *   stamp-stall FD MODULE  FD as for stall, l4log loaded with stamp=task: a
  *                          line whose send fails (EAGAIN, or a signal while
- *                          waiting for the send turn) leaves no stamp
- *                          behind; after the host drains, the lines of a
- *                          renamed thread and of a child after fork on the
- *                          same file carry their own writers' stamps
+ *                          waiting for the send turn or the file's turn)
+ *                          leaves no stamp behind; a write restarted by
+ *                          SA_RESTART goes once; after the host drains, the
+ *                          lines of a renamed thread and of a child after
+ *                          fork on the same file carry their own writers'
+ *                          stamps
  *   loadrace MODULE COUNT [ARGS]
  *                          COUNT loads with ARGS that fail for mode or group
  *                          out of range (EINVAL), and COUNT that fail for
@@ -736,7 +738,12 @@ struct stamp_writer {
 static void *stamp_write(void *arg)
 {
 	struct stamp_writer *w = arg;
+	sigset_t alarms;
 
+	/* The alarms are for the main thread's writes. */
+	sigemptyset(&alarms);
+	sigaddset(&alarms, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alarms, NULL);
 	w->ret = write(w->fd, w->text, strlen(w->text));
 	return NULL;
 }
@@ -763,7 +770,7 @@ static void stamp_stall_case(int channel, const char *path)
 	pthread_t held_thread, other_thread;
 	char args[96];
 	ssize_t ret;
-	pid_t child;
+	pid_t child, restarter;
 	int fills = 0, status;
 
 	if (module < 0)
@@ -800,10 +807,31 @@ static void stamp_stall_case(int channel, const char *path)
 	if (ret != -1 || errno != EINTR)
 		failed("a write waiting for another file's send turn, interrupted: %zd (%s), not EINTR",
 		       ret, ret < 0 ? strerror(errno) : "no error");
+	/* A write of file F waits for F's turn, which the thread holds: a signal ends it too. */
+	alarm(1);
+	ret = write(f, "u\n", 2);
+	if (ret != -1 || errno != EINTR)
+		failed("a write waiting for its file's turn, interrupted: %zd (%s), not EINTR",
+		       ret, ret < 0 ? strerror(errno) : "no error");
 	if (prctl(PR_SET_NAME, "afterint") != 0)
 		die("prctl");
 	other.fd = g;
 	start_stamp_writer(&other_thread, &other);
+	/* With SA_RESTART, signals while it waits restart the write: its line goes once. */
+	restarter = fork();
+	if (restarter == 0) {
+		struct sigaction restart = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+
+		prctl(PR_SET_NAME, "restarter");
+		sigaction(SIGUSR1, &restart, NULL);
+		_exit(write(g, "v\n", 2) == 2 ? 0 : 1);
+	}
+	if (restarter < 0)
+		die("fork");
+	for (int i = 0; i < 5; i++) {
+		usleep(100000);
+		kill(restarter, SIGUSR1);
+	}
 	/* Another process, after fork, writes to file F: its own stamp. */
 	child = fork();
 	if (child == 0) {
@@ -813,12 +841,14 @@ static void stamp_stall_case(int channel, const char *path)
 	if (child < 0)
 		die("fork");
 	usleep(300000);
-	printf("l4log-fault: stamp drain now, pid %d child %d\n", getpid(), child);
+	printf("l4log-fault: stamp drain now, pid %d child %d restarter %d\n", getpid(), child, restarter);
 	fflush(stdout);
 	pthread_join(held_thread, NULL);
 	pthread_join(other_thread, NULL);
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
 		failed("the child's write after the drain failed");
+	if (waitpid(restarter, &status, 0) != restarter || !WIFEXITED(status) || WEXITSTATUS(status))
+		failed("the restarted write after the drain failed");
 	if (held.ret != 2 || other.ret != 2)
 		failed("the writes after the drain returned %zd and %zd", held.ret, other.ret);
 	close(f);

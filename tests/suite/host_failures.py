@@ -277,12 +277,13 @@ def host_stall(parts, text, kernel_log):
 
 def host_stamp_stall(parts, text, kernel_log):
     # A stamped channel (stamp=task) on a host pipe nobody reads until the guest says so: lines
-    # whose sends failed (EAGAIN; a signal while waiting for the send turn) leave no stamp
-    # behind, and a child's line on the parent's file carries the child's stamp.
-    found = re.search(r"^l4log-fault: stamp drain now, pid (\d+) child (\d+)$", text, re.M)
+    # whose sends failed (EAGAIN; a signal while waiting for the send turn or the file's turn)
+    # leave no stamp behind, a write that SA_RESTART restarted goes once, and a child's line on
+    # the parent's file carries the child's stamp.
+    found = re.search(r"^l4log-fault: stamp drain now, pid (\d+) child (\d+) restarter (\d+)$", text, re.M)
     fills = re.search(r"^l4log-fault: stamp fills=(\d+)$", text, re.M)
     check(found and fills, "the stamped stall case did not report its writers")
-    pid, child, fills = found[1], found[2], int(fills[1])
+    pid, child, restarter, fills = found[1], found[2], found[3], int(fills[1])
     drainer = parts["stamp_stall"]
     check(drainer.error is None, f"the pipe's reader: {drainer.error}")
     lines = drainer.data.decode(errors="replace").splitlines(keepends=True)
@@ -290,7 +291,8 @@ def host_stamp_stall(parts, text, kernel_log):
     check(lines[:fills] == [want_fill] * fills, f"the first {fills} host lines are not all {want_fill!r}: "
                                                 f"{describe_bytes(drainer.data)}")
     rest = sorted(lines[fills:])
-    want = sorted([f"renamed[{pid}]: r\n", f"afterint[{pid}]: t\n", f"childb[{child}]: b\n"])
+    want = sorted([f"renamed[{pid}]: r\n", f"afterint[{pid}]: t\n", f"childb[{child}]: b\n",
+                   f"restarter[{restarter}]: v\n"])
     check(rest == want, f"after the fills the host got {rest}, want {want} (in any order)")
 
 
