@@ -32,7 +32,8 @@
  *                          each thread's writes returned and l4log's
  *                          counters
  *   stall FD MODULE        FD is a non-blocking pipe that the host does not
- *                          read: a blocking writer waits and dies of
+ *                          read: a non-blocking write fills it and returns
+ *                          a short count; a blocking writer waits and dies of
  *                          SIGKILL, a blocking writer of another file waits
  *                          for it and dies of SIGKILL, non-blocking writers
  *                          get EAGAIN (while the first one waits, and after
@@ -676,6 +677,22 @@ static void stall_case(int channel, const char *path)
 	double start, took;
 	long dropped0;
 
+	/* Non-blocking, 1 MiB into the empty pipe: a short count, the bytes the host took. */
+	fd = open(DEVICE, O_WRONLY | O_NONBLOCK);
+	if (fd < 0)
+		die(DEVICE);
+	{
+		static char big[1 << 20];
+		ssize_t ret;
+
+		memset(big, 'n', sizeof(big));
+		ret = write(fd, big, sizeof(big));
+		if (ret <= 0 || ret >= (ssize_t)sizeof(big))
+			failed("a non-blocking 1 MiB write to a host pipe returned %zd, not a short count", ret);
+		printf("l4log-fault: stall short count %zd host-bytes %ld\n", ret,
+		       counter(fd, "l4log-host-bytes"));
+	}
+	close(fd);
 	/* 1 MiB: more than the host's pipe holds, so the writer waits for the host. */
 	holder = stall_writer('a', 1 << 20, 0);
 	if (!still_running(holder, 1.0))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .harness import PAGE, PATTERN, RAW, REPO, Case, check, check_bytes, guest, host_bytes
+from .harness import PAGE, PARAMS, PATTERN, RAW, REPO, Case, check, check_bytes, escaped, guest, host_bytes
 
 # Bytes per host call: a page on QEMU's debug port and UML's host fd, one vcon write IPC
 # (L4_VCON_WRITE_SIZE) on L4Linux.
@@ -35,6 +35,30 @@ def e2e_one_mib_every_byte_value(suite):
     check(len(set(data)) == 256, "test data does not hold every byte value")
     b = suite.boot(RAW + "./l4log-test write data", {"data": data})
     check_bytes(host_bytes(b), data)
+
+
+# The line buffer of an open file (chardev/lines.rs LINE_MAX): a page, or on L4Linux the whole
+# 488-byte IPCs that fit in one.
+LINE_MAX = {"qemu": 4096, "uml": 4096, "l4linux": 3904}
+
+
+def e2e_utf8_across_pieces(suite):
+    """A line longer than the line buffer, with escaping on, a UTF-8 character across each
+    place where a piece would end: the character goes whole in the next piece, and the host
+    gets the text unchanged (an escaper that saw half a character would escape its bytes)."""
+    size = LINE_MAX[suite.target]
+    line = b"a" * (size - 1) + "\u00e9".encode() + b"b" * (size - 3) + "\u20ac".encode() + b"tail\n"
+    b = suite.boot("./l4log-test write line", {"line": line})
+    check_bytes(host_bytes(b), line)
+
+
+def e2e_escape_switched_mid_line(suite):
+    """Escaping is applied as a line is sent: a line begun with escaping on and ended after it
+    was switched off goes raw, and the other way round, escaped."""
+    b = suite.boot("exec 3>/dev/l4log; printf 'on\\001' >&3; "
+                   f"echo N >{PARAMS}/escape; printf '\\002off\\n' >&3; "
+                   f"printf 'off\\003' >&3; echo Y >{PARAMS}/escape; printf '\\004on\\n' >&3; exec 3>&-")
+    check_bytes(host_bytes(b), b"on\x01\x02off\n" + escaped(b"off\x03\x04on\n"))
 
 
 def e2e_partly_unmapped_buffer(suite):
@@ -137,7 +161,8 @@ def cases(target):
     return [Case(f"{target}_{fn.__name__}", fn, target)
             for fn in (e2e_device_node, e2e_echo_line, e2e_zero_length_write, e2e_one_mib_every_byte_value,
                        e2e_partly_unmapped_buffer, e2e_host_calls_per_write, e2e_counters, e2e_rmmod,
-                       e2e_run_interface, e2e_control_unforgeable)]
+                       e2e_run_interface, e2e_control_unforgeable, e2e_utf8_across_pieces,
+                       e2e_escape_switched_mid_line)]
 
 
 def uml_cases():
