@@ -73,7 +73,8 @@ def l4linux_arch_contracts(suite):
     fail_l4_remap) set_memory_ro() returns the error and the page keeps its region and its rw-
     rights; two threads flipping one page between ro and rw see no error and leave the region's
     rights equal to the PTE's; kmalloc() aligns each size from 8 to 8192 bytes to the largest
-    power of two dividing it, and krealloc_node_align() grants that alignment;
+    power of two dividing it, and krealloc_node_align() grants that alignment, and zeroes what
+    an object shrunk in place with __GFP_ZERO no longer holds;
     vrealloc_node_align()/kvrealloc_node_align() with GFP_ATOMIC/GFP_NOWAIT under a spinlock fail
     when they would need vmalloc(), and succeed with GFP_KERNEL."""
     b = suite.boot("insmod l4log_fixture.ko && "
@@ -92,6 +93,7 @@ def l4linux_arch_contracts(suite):
             "set_memory_ro with a failing L4 remap: -12, region rw-, pte r-",
             "set_memory_rw: 0, region rw-, pte rw",
             "kmalloc alignment: 1024 sizes, 0 misaligned, 0 refused",
+            "krealloc shrink and grow in place, 0 of bytes 32-63 not zero",
             "atomic vrealloc failed, atomic kvrealloc failed, atomic growth failed, "
             "blocking vrealloc allocated, blocking kvrealloc allocated"]
     for line in want:
