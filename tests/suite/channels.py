@@ -353,7 +353,9 @@ def channels_stamps_interrupted(suite):
     with its own stamp. A piece of a long line and its stamp stay within the line buffer's size."""
     long = b"a" * 5000
     b = suite.boot(reload_with(":stamp=task+time") + " || exit 1; " + RAW +
-                   "exec 3>/dev/l4log-app 4>/dev/l4log-app; cat long >&3; "
+                   # The shell writes both parts of the long line itself (printf is its own):
+                   # another process going on with it would begin a line of its own.
+                   "exec 3>/dev/l4log-app 4>/dev/l4log-app; printf '%s' \"$(cat long)\" >&3; "
                    "sh -c 'echo \"l4log-pid: other $$\"; echo other line >&4'; "
                    "echo end >&3; exec 3>&- 4>&-", {"long": long})
     console = b.console.read_text(errors="replace")
