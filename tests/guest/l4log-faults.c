@@ -16,7 +16,10 @@
  *                          no /sys/module/l4log; l4log is left unloaded
  *   open                   open /dev/l4log; after each failure: the module's
  *                          reference count as before
- *   write                  write a line; the host gets it exactly once
+ * A load or open that succeeds though an allocation failed sends a line
+ * "i<N>\n" or "o<N>\n" through a new open of /dev/l4log.
+ *   write [DEVICE escaped] write a line; the host gets it exactly once (to
+ *                          DEVICE, with a byte to escape)
  *   close                  close a file that holds an unfinished line; the
  *                          host gets the line exactly once
  *   host FD MODULE         load l4log with host_channel=FD and escape=N and
@@ -247,6 +250,22 @@ static int unload(void)
 	return syscall(SYS_delete_module, "l4log", O_NONBLOCK);
 }
 
+/* A load or open that succeeded though allocation `n` failed (the kernel recovered): a line
+ * "<letter><n>\n" through a new open of the device, which the host must get once. */
+static void recovered_line(const char *call, char letter, int n)
+{
+	char line[32];
+	int len = snprintf(line, sizeof(line), "%c%d\n", letter, n), fd = open(DEVICE, O_WRONLY);
+
+	if (fd < 0 || write(fd, line, len) != len)
+		failed("%s recovered from allocation %d, but a line did not go through: %s", call, n,
+		       strerror(errno));
+	else
+		printf("l4log-fault: %s recovered %d\n", call, n);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void insmod_case(const char *path, const char *args)
 {
 	struct errors errors = { 0 };
@@ -273,6 +292,8 @@ static void insmod_case(const char *path, const char *args)
 				       n, hit, channel_nodes(), channels_asked(args));
 			else if (!hit)
 				printf("l4log-fault: insmod node mode=%o gid=%u\n", node.st_mode & 07777, node.st_gid);
+			if (hit)
+				recovered_line("insmod", 'i', n);
 			if (unload() != 0)
 				failed("rmmod after insmod (allocation %d failed: %d): %s", n, hit, strerror(errno));
 			if (!hit)
@@ -313,6 +334,7 @@ static void open_case(void)
 			close(fd);
 			if (!hit)
 				break;
+			recovered_line("open", 'o', n);
 			continue;
 		}
 		if (!hit)
@@ -330,16 +352,17 @@ static void open_case(void)
 	print_errors("open", n - 1, &errors);
 }
 
-static void write_case(void)
+/* Writes lines "w<n>\n" (with `escaped`, "w<n>\x01\n": text to escape) to `device`. */
+static void write_case(const char *device, int escaped)
 {
 	struct errors errors = { 0 };
-	int fd = open(DEVICE, O_WRONLY), n;
+	int fd = open(device, O_WRONLY), n;
 
 	if (fd < 0)
-		die(DEVICE);
+		die(device);
 	for (n = 1; n <= MAX_POINTS; n++) {
 		char line[32];
-		int len = snprintf(line, sizeof(line), "w%d\n", n);
+		int len = snprintf(line, sizeof(line), escaped ? "w%d\x01\n" : "w%d\n", n);
 		ssize_t ret;
 		int err, hit;
 
@@ -360,7 +383,7 @@ static void write_case(void)
 			break;
 	}
 	close(fd);
-	printf("l4log-fault: write lines=%d\n", n);
+	printf("l4log-fault: write lines=%d pid=%d device=%s\n", n, getpid(), device);
 	print_errors("write", n - 1, &errors);
 }
 
@@ -1006,12 +1029,14 @@ int main(int argc, char **argv)
 		insmod_case(argv[2], argc > 3 ? argv[3] : "");
 	else if (!strcmp(cmd, "open"))
 		open_case();
-	else if (!strcmp(cmd, "write"))
-		write_case();
+	else if (!strcmp(cmd, "write") && argc == 2)
+		write_case(DEVICE, 0);
+	else if (!strcmp(cmd, "write") && argc == 4 && !strcmp(argv[3], "escaped"))
+		write_case(argv[2], 1);
 	else if (!strcmp(cmd, "close"))
 		close_case();
 	else {
-		fprintf(stderr, "usage: l4log-faults setup | insmod MODULE [ARGS] | open | write | close | "
+		fprintf(stderr, "usage: l4log-faults setup | insmod MODULE [ARGS] | open | write [DEVICE escaped] | close | "
 				"host FD MODULE | host-shared FD MODULE THREADS | stall FD MODULE | "
 				"stamp-stall FD MODULE | "
 				"loadrace MODULE COUNT [ARGS]\n");

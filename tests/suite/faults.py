@@ -17,7 +17,7 @@ from .harness import BOOT_ARGS, MODULE, Case, check, check_bytes, checked_part, 
 # The fault-injection boots of each debug kernel: the parts of each, in order
 # (tests/guest/l4log-faults.c), each boot then ending with the part `kmemleak`. The two insmod
 # loops take the longest (about 37 s each on QEMU's debug kernel under TCG).
-FAULT_BOOTS = [["insmod_default"], ["insmod_mode_group"], ["loadrace", "open", "write", "close"]]
+FAULT_BOOTS = [["insmod_default"], ["insmod_mode_group"], ["loadrace", "open", "write", "write_channel", "close"]]
 FAULT_PARTS = [*(name for parts in FAULT_BOOTS for name in parts), "kmemleak"]
 # Loads of the load race, each kind: mode or group out of range (EINVAL before anything is
 # registered), and /dev without the node (ENOENT after the device is registered). A load takes
@@ -48,8 +48,11 @@ def batch_boot(suite, parts):
         "insmod_default": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS}"',
         "insmod_mode_group": f'./l4log-faults insmod {MODULE} "{BOOT_ARGS} mode=0620 group=5"',
         "loadrace": f'./l4log-faults loadrace {MODULE} {LOAD_RACE_LOADS[suite.target]} "{BOOT_ARGS}"',
-        "open": f"insmod {MODULE} {BOOT_ARGS} && ./l4log-faults open",
+        # Channel app stamped, for write_channel.
+        "open": (f"insmod {MODULE} $(sed 's/channels=app\\([^,: ]*\\)/channels=app\\1:stamp=task/' "
+                 "/l4log-run/insmod-args) && ./l4log-faults open"),
         "write": "./l4log-faults write",
+        "write_channel": "./l4log-faults write /dev/l4log-app escaped",
         "close": "./l4log-faults close",
         # Leaks: unloaded first (module frames then show as bare addresses), objects older
         # than kmemleak's 5 s only, two scans.
@@ -111,10 +114,20 @@ def fault_points(text, call):
 
 def fault_insmod_default(suite, b, text):
     fault_insmod(text, "mode=600 gid=0")
+    check_bytes(b.host_log.read_bytes(), recovered_lines(text, "insmod", "i"), "the insmod boot's host log")
 
 
 def fault_insmod_mode_group(suite, b, text):
     fault_insmod(text, "mode=620 gid=5")
+    check_bytes(b.host_log.read_bytes(), recovered_lines(text, "insmod", "i"), "the insmod boot's host log")
+
+
+def recovered_lines(text, call, letter):
+    """The lines `call` sent after each load or open that succeeded though an allocation
+    failed (l4log-faults.c recovered_line)."""
+    points = re.findall(rf"^l4log-fault: {call} recovered (\d+)$", text, re.M)
+    print(f"# {call}: {len(points)} calls succeeded though an allocation failed")
+    return "".join(f"{letter}{n}\n" for n in points).encode()
 
 
 def fault_insmod(text, node):
@@ -157,6 +170,16 @@ def fault_write(suite, b, text):
     fault_host_text(b)
 
 
+def fault_write_channel(suite, b, text):
+    # A stamped named channel, text to escape: nothing allocated, every line on the host once.
+    points, errors = fault_points(text, "write")
+    check(points == 0 and not errors, f"write allocated: {points} injection points, errors {errors}")
+    found = re.search(r"^l4log-fault: write lines=(\d+) pid=(\d+) device=/dev/l4log-app$", text, re.M)
+    check(found, "the channel's write part did not report what it sent")
+    want = "".join(f"l4log-faults[{found[2]}]: w{i}\\x01\n" for i in range(1, int(found[1]) + 1))
+    check_bytes(b.channel_log("app").read_bytes(), want.encode(), "app's capture")
+
+
 def fault_close(suite, b, text):
     # close(2) does not return what release does (nothing, in l4log): a failed allocation can
     # show only in what reaches the host.
@@ -164,13 +187,14 @@ def fault_close(suite, b, text):
 
 
 def fault_host_text(b):
-    """The host log of the fault boot: the write part's lines, then the close part's texts,
-    each exactly once."""
+    """The host log of the fault boot: the lines of the opens that recovered from a failed
+    allocation, the write part's lines, then the close part's texts, each exactly once."""
     console = b.console.read_text(errors="replace")
-    lines = re.search(r"^l4log-fault: write lines=(\d+)$", console, re.M)
+    lines = re.search(r"^l4log-fault: write lines=(\d+) pid=\d+ device=/dev/l4log$", console, re.M)
     texts = re.search(r"^l4log-fault: close texts=(\d+)$", console, re.M)
     check(lines and texts, "the write and close parts did not report what they sent")
-    want = "".join(f"w{i}\n" for i in range(1, int(lines[1]) + 1))
+    want = recovered_lines(console, "open", "o").decode()
+    want += "".join(f"w{i}\n" for i in range(1, int(lines[1]) + 1))
     want += "".join(f"c{i}" for i in range(1, int(texts[1]) + 1))
     check_bytes(b.host_log.read_bytes(), want.encode())
 
