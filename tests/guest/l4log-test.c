@@ -7,6 +7,9 @@
  *   l4log-test timed FILE DEVICE
  *                             the same, and print `l4log-timed: MS` with the
  *                             milliseconds the write took
+ *   l4log-test nonblocking FILE DEVICE
+ *                             the same, non-blocking: print `l4log-written: N`
+ *                             with what the write returned
  *   l4log-test lines DEVICE ID COUNT
  *                             COUNT writes of one line each, "ID N ...\n" for
  *                             N = 0 .. COUNT-1 (lines of 20 to 200 bytes)
@@ -75,7 +78,11 @@ static int expect(ssize_t got, ssize_t want, int want_errno)
 	return 1;
 }
 
-static int write_file(const char *path, const char *device, int timed)
+/* Writes FILE to DEVICE in one write(2): timed (`l4log-timed: MS`), or non-blocking
+ * (`l4log-written: N`, what the write returned: a short count is no failure). */
+enum write_kind { WRITE_PLAIN, WRITE_TIMED, WRITE_NONBLOCKING };
+
+static int write_file(const char *path, const char *device, enum write_kind kind)
 {
 	struct timespec start, end;
 	struct stat st;
@@ -95,12 +102,18 @@ static int write_file(const char *path, const char *device, int timed)
 		done += n;
 	}
 	int out = open_named(device);
+	if (kind == WRITE_NONBLOCKING && fcntl(out, F_SETFL, O_NONBLOCK) < 0)
+		return fail("fcntl");
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	ssize_t written = write(out, data, st.st_size);
 	clock_gettime(CLOCK_MONOTONIC, &end);
-	if (timed)
+	if (kind == WRITE_TIMED)
 		printf("l4log-timed: %ld\n",
 		       (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000);
+	if (kind == WRITE_NONBLOCKING) {
+		printf("l4log-written: %zd\n", written);
+		return written < 0 ? fail("write") : 0;
+	}
 	return expect(written, st.st_size, 0);
 }
 
@@ -218,9 +231,11 @@ static int close_timed(const char *device, const char *text)
 int main(int argc, char **argv)
 {
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "write"))
-		return write_file(argv[2], argc == 4 ? argv[3] : DEVICE, 0);
+		return write_file(argv[2], argc == 4 ? argv[3] : DEVICE, WRITE_PLAIN);
 	if (argc == 4 && !strcmp(argv[1], "timed"))
-		return write_file(argv[2], argv[3], 1);
+		return write_file(argv[2], argv[3], WRITE_TIMED);
+	if (argc == 4 && !strcmp(argv[1], "nonblocking"))
+		return write_file(argv[2], argv[3], WRITE_NONBLOCKING);
 	if (argc == 5 && !strcmp(argv[1], "named"))
 		return write_named(argv[2], argv[3], argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "lines"))
@@ -235,7 +250,7 @@ int main(int argc, char **argv)
 		return zero_length();
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
-	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | lines DEVICE ID COUNT | "
+	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | nonblocking FILE DEVICE | lines DEVICE ID COUNT | "
 		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | "
 		"load MODULE ARGS | "
 		"zero | fault N\n");

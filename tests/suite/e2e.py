@@ -61,6 +61,22 @@ def e2e_escape_switched_mid_line(suite):
     check_bytes(host_bytes(b), b"on\x01\x02off\n" + escaped(b"off\x03\x04on\n"))
 
 
+def e2e_rate_limit_budget(suite):
+    """rate_limit=1000 on /dev/l4log: after 3 s idle a non-blocking write of 8000 bytes returns
+    the bucket's 1000 (one second's worth, plain text: 1000 host bytes); after 1 s more a
+    blocking write of 5000 bytes takes 4 s (the second's 1000 at once, 4000 at the rate)."""
+    many, five = b"n" * 8000, b"b" * 5000
+    b = suite.boot(f"echo 1000 >{PARAMS}/rate_limit && sleep 3 && ./l4log-test nonblocking many /dev/l4log && "
+                   "sleep 1 && ./l4log-test timed five /dev/l4log", {"many": many, "five": five})
+    console = b.console.read_text(errors="replace")
+    written, timed = re.search(r"^l4log-written: (-?\d+)$", console, re.M), re.search(r"^l4log-timed: (\d+)$", console, re.M)
+    check(written and timed, "the writes did not report")
+    print(f"# after 3 s idle a non-blocking write took {written[1]} bytes; 5000 bytes took {timed[1]} ms")
+    check(int(written[1]) == 1000, f"the non-blocking write after 3 s idle returned {written[1]}, not 1000")
+    check(3500 <= int(timed[1]) <= 4500, f"5000 bytes at 1000 B/s took {timed[1]} ms, not 4 s +- 0.5 s")
+    check_bytes(host_bytes(b), many[:1000] + five)
+
+
 def e2e_partly_unmapped_buffer(suite):
     # 100 mapped bytes then a hole: the write returns 100; a write that starts in the hole
     # fails with EFAULT and sends nothing.
@@ -162,7 +178,7 @@ def cases(target):
             for fn in (e2e_device_node, e2e_echo_line, e2e_zero_length_write, e2e_one_mib_every_byte_value,
                        e2e_partly_unmapped_buffer, e2e_host_calls_per_write, e2e_counters, e2e_rmmod,
                        e2e_run_interface, e2e_control_unforgeable, e2e_utf8_across_pieces,
-                       e2e_escape_switched_mid_line)]
+                       e2e_escape_switched_mid_line, e2e_rate_limit_budget)]
 
 
 def uml_cases():
