@@ -26,6 +26,18 @@ FLOOD_RATE = 2000
 
 def other_channel_bound(alone_ms):
     return max(1000, 4 * alone_ms + 500)
+
+
+def check_other_channel_in_time(b, console, quick, meanwhile):
+    """The write of `quick` to the other channel (`l4log-timed`) kept other_channel_bound() of
+    the same write alone before it (`l4log-baseline`), and both reached that channel whole."""
+    timed, baseline = re.search(r"l4log-timed: (\d+)", console), re.search(r"l4log-baseline: (\d+)", console)
+    check(timed and baseline, "the writes to the other channel printed no time")
+    ms, alone = int(timed[1]), int(baseline[1])
+    bound = other_channel_bound(alone)
+    print(f"# {len(quick)} bytes to {AUDIT} took {ms} ms {meanwhile}, {alone} ms alone (bound {bound} ms)")
+    check(ms < bound, f"the write to {AUDIT} took {ms} ms (bound {bound} ms, {alone} ms alone)")
+    check_bytes(channel_bytes(b, AUDIT), quick + quick, f"{AUDIT}'s capture")
 LINES_PER_WRITER = 300
 TAGGED = re.compile(rb"\x1b\[[0-9;]*m[A-Za-z0-9_-]{1,8} *[|:] ")
 
@@ -143,14 +155,7 @@ def channels_independent(suite):
                    f"grep -q 'rate_limit={FLOOD_RATE}' /sys/module/l4log/parameters/channels",
                    {"flood": flood, "quick": quick})
     console = b.console.read_text(errors="replace")
-    timed, baseline = re.search(r"l4log-timed: (\d+)", console), re.search(r"l4log-baseline: (\d+)", console)
-    check(timed and baseline, "the writes to the other channel printed no time")
-    ms, alone = int(timed[1]), int(baseline[1])
-    bound = other_channel_bound(alone)
-    print(f"# {len(quick)} bytes to {AUDIT} took {ms} ms while {APP}'s writer waited for its limit, "
-          f"{alone} ms alone (bound {bound} ms)")
-    check(ms < bound, f"the write to {AUDIT} took {ms} ms (bound {bound} ms, {alone} ms alone)")
-    check_bytes(channel_bytes(b, AUDIT), quick + quick, f"{AUDIT}'s capture")
+    check_other_channel_in_time(b, console, quick, f"while {APP}'s writer waited for its limit")
     app = channel_bytes(b, APP)
     check(flood.startswith(app), f"{APP}'s capture is not a prefix of what its writer wrote")
     check(len(app) < len(flood) // 2, f"{APP}'s writer was not held by its rate limit: {len(app)} bytes went")
@@ -270,15 +275,8 @@ def uml_channels_host_stall(suite):
     while chunk := os.read(read_end, 1 << 16):
         held += chunk
     os.close(read_end)
-    console = b.console.read_text(errors="replace")
-    timed, baseline = re.search(r"l4log-timed: (\d+)", console), re.search(r"l4log-baseline: (\d+)", console)
-    check(timed and baseline, "the writes to the other channel printed no time")
-    ms, alone = int(timed[1]), int(baseline[1])
-    bound = other_channel_bound(alone)
-    print(f"# {len(quick)} bytes to {AUDIT} took {ms} ms while the stalled channel's writer waited, "
-          f"{alone} ms alone (bound {bound} ms)")
-    check(ms < bound, f"the write to {AUDIT} took {ms} ms (bound {bound} ms, {alone} ms alone)")
-    check_bytes(channel_bytes(b, AUDIT), quick + quick, f"{AUDIT}'s capture")
+    check_other_channel_in_time(b, b.console.read_text(errors="replace"), quick,
+                                "while the stalled channel's writer waited")
     check(stuck.startswith(held) and 0 < len(held) < len(stuck),
           f"the stalled channel's host got {len(held)} bytes, not a part of its writer's")
 
