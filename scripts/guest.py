@@ -496,6 +496,14 @@ def control_lines(boot, text):
     return [line.partition(mark)[2] for line in text.splitlines() if mark in line]
 
 
+def finished_boot(run_dir, target):
+    """The Boot record of a run that another process made (`guest.py run`), from its run
+    directory: its statuses and kernel log."""
+    boot = Boot(Path(run_dir), target, token=(Path(run_dir) / "token").read_text().strip())
+    parse_control(boot)
+    return boot
+
+
 def parse_control(boot):
     """The insmod status, the command's status and the kernel log, each taken once: the first
     of each that /init sent."""
@@ -601,6 +609,8 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
                 kernel_args=kernel_args, cpus=l4_cpus(kernel_dir) if l4 else kernel_cpus(kernel_dir), channels=channels,
                 channel_ports=dict(CHANNELS if channel_ports is None else channel_ports),
                 channel_keys=dict(channel_keys or {}), cpu_model=cpu_model, l4_entry=l4_entry)
+    # On the host only, for those who read the run later (the control file).
+    (boot.run_dir / "token").write_text(boot.token + "\n")
     if l4:
         image, gen_init_cpio = kernel_dir, kernel_dir / "gen_init_cpio"
         initramfs, control = boot.run_dir / "l4log-initramfs.cpio", "console"

@@ -125,7 +125,13 @@ def e2e_run_interface(suite):
     check(r.returncode == 3, f"exit status {r.returncode}, want 3; stderr:\n{r.stderr.decode()[-1500:]}")
     last = r.stdout.decode().rstrip("\n").splitlines()[-1]
     check(last.startswith("host-log: /"), f"last line is {last!r}")
-    capture = Path(last.split(": ", 1)[1]).read_bytes()
+    capture_path = Path(last.split(": ", 1)[1])
+    capture = capture_path.read_bytes()
+    # Its kernel log is checked with the other boots' (kernel_log cases).
+    b = guest.finished_boot(capture_path.parent, suite.target)
+    check(b.status == 3 and "Linux version" in b.dmesg, f"the run's control file: status {b.status}, "
+                                                       f"kernel log of {len(b.dmesg)} characters")
+    suite.record(b)
     # Escaped: the default. On L4Linux the capture is the whole serial console (the L4Re
     # log), where Fiasco's console ends each line with CR LF.
     if suite.target == "l4linux":
