@@ -578,7 +578,18 @@ class L4ConsoleWatcher(threading.Thread):
         if self.INIT in line and self.boot.init_seconds is None:
             self.boot.init_seconds = time.monotonic() - self.started
         if self.display:
-            show_line(line.encode())
+            self.show(line.encode())
+
+    def show(self, line):
+        """A console line as the other targets show theirs: a named channel's line, which the
+        log server printed with its tag and colours, as `host-log[NAME]| text`."""
+        tagged = L4_TAGGED.search(line)
+        if tagged and tagged["tag"].decode() in self.boot.channel_ports:
+            if tagged.start():
+                show_line(line[:tagged.start()])
+            show_line(L4_COLOUR.sub(b"", tagged["text"]), f"host-log[{tagged['tag'].decode()}]| ")
+        else:
+            show_line(line)
 
     def finish(self):
         self.stop.set()
