@@ -153,11 +153,11 @@ struct StepError {
 
 impl OpenFile {
     fn write(&self, iov: &mut IovIterSource<'_>, waiting: Waiting) -> Result<usize> {
-        // Held until the write returns: whatever this write holds of a line was written by it
-        // or by writes before it, never by one that runs meanwhile.
         if iov.is_empty() {
             return Ok(0);
         }
+        // Held until the write returns: whatever this write holds of a line was written by it
+        // or by writes before it, never by one that runs meanwhile.
         let mut line = self.line.take(waiting)?;
         if self.log.stamp.any() {
             self.end_line_of_other(&mut line, Stamp::now(), waiting)?;
