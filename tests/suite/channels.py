@@ -428,13 +428,10 @@ def channels_close_under_contention(suite):
     goes to the host at its close, within CLOSE_BOUND_MS, and nothing is dropped."""
     hammers = "".join(f"./l4log-test lines /dev/l4log-{APP} h{n} 100000 & pids=\"$pids $!\"; "
                       for n in range(HAMMERS))
-    b = suite.boot("echo \"l4log-cpus: $(grep -c ^processor /proc/cpuinfo)\"; pids=; " + hammers + "sleep 1; "
+    b = suite.boot("pids=; " + hammers + "sleep 1; "
                    f"./l4log-test close /dev/l4log-{APP} 'the closing tail'; status=$?; "
                    "kill $pids; wait; exit $status")
     console = b.console.read_text(errors="replace")
-    if suite.debug and suite.target == "qemu":
-        cpus = re.search(r"^l4log-cpus: (\d+)$", console, re.M)
-        check(cpus and cpus[1] == "2", f"the QEMU debug guest has {cpus and cpus[1]} CPUs online, not 2")
     closed = re.search(r"^l4log-close: (\d+) ms, dropped (\d+)$", console, re.M)
     check(closed, "the close printed no time")
     ms, dropped = int(closed[1]), int(closed[2])
