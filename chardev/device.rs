@@ -42,6 +42,17 @@ pub(crate) struct DeviceSpec<'a> {
     pub(crate) stamp: StampKind,
 }
 
+impl DeviceSpec<'_> {
+    /// Says in the kernel log that the device's host channel cannot be had.
+    fn report_no_host_channel(&self) {
+        pr_err!(
+            "/dev/{}: no host channel at {}\n",
+            &*self.node,
+            self.address
+        );
+    }
+}
+
 /// The registered devices of the loaded module; deregistered when dropped.
 pub(crate) struct Devices {
     _registered: KVec<Pin<KBox<Device>>>,
@@ -54,13 +65,8 @@ impl Devices {
         let mut streams = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for spec in &specs {
             params::check_node_access(&spec.node, spec.access)?;
-            let stream = HostLog::resolve(spec.address).inspect_err(|_| {
-                pr_err!(
-                    "/dev/{}: no host channel at {}\n",
-                    &*spec.node,
-                    spec.address
-                );
-            })?;
+            let stream =
+                HostLog::resolve(spec.address).inspect_err(|_| spec.report_no_host_channel())?;
             if let Some(earlier) = streams.iter().position(|other| *other == stream) {
                 pr_err!(
                     "/dev/{} and /dev/{} write to the same host stream, {}: one stream, one device\n",
@@ -74,13 +80,8 @@ impl Devices {
         }
         let mut logs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
         for spec in &specs {
-            let host = HostLog::open(spec.address).inspect_err(|_| {
-                pr_err!(
-                    "/dev/{}: no host channel at {}\n",
-                    &*spec.node,
-                    spec.address
-                );
-            })?;
+            let host =
+                HostLog::open(spec.address).inspect_err(|_| spec.report_no_host_channel())?;
             let log = L4Log::new(host, spec.escape, spec.rate_limit, spec.stamp)?;
             logs.push(Arc::pin_init(log, GFP_KERNEL)?, GFP_KERNEL)?;
         }
