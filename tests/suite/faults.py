@@ -1,29 +1,42 @@
 """Fault injection, on each debug kernel (failslab, fail_page_alloc, kmemleak).
 
-Three boots per debug kernel, at the same time: tests/guest/l4log-faults.c fails the 1st,
-2nd, ... allocation of insmod with the default mode/group (one boot) and with others (the
-second), and in the third races failing loads against opens and fails the allocations of
-open, write and close, through /proc/thread-self/fail-nth. At the end of each boot l4log is
+One boot per debug kernel (FAULT_BOOTS): tests/guest/l4log-faults.c fails the 1st, 2nd, ...
+allocation of insmod with the default mode/group and with others (UML only), races failing
+loads against opens, and fails the allocations of open, write and close, through
+/proc/thread-self/fail-nth. At the end of each boot l4log is
 unloaded and kmemleak scans. Each part is a case (`fault_NAME` checks part NAME; `kmemleak`
-the scans of all three boots).
+the scans).
 """
 
 import collections
 import functools
 import re
 
-from .harness import BOOT_ARGS, MODULE, Case, check, check_bytes, checked_part, guest, kernel_trouble
+from .harness import (BOOT_ARGS, MODULE, Case, check, check_bytes, checked_part, guest, kernel_trouble, part,
+                      without_known_reports)
 
-# The fault-injection boots of each debug kernel: the parts of each, in order
-# (tests/guest/l4log-faults.c), each boot then ending with the part `kmemleak`. The two insmod
-# loops take the longest (about 37 s each on QEMU's debug kernel under TCG).
-FAULT_BOOTS = [["insmod_default"], ["insmod_mode_group"], ["loadrace", "open", "write", "write_channel", "close"]]
-FAULT_PARTS = [*(name for parts in FAULT_BOOTS for name in parts), "kmemleak"]
+# The fault-injection boot of each debug kernel: its parts, in order
+# (tests/guest/l4log-faults.c), then the part `kmemleak`. The insmod loops fail each of about
+# 200 allocations of a load in turn: 8 s on UML's debug kernel, 2 to 3 minutes on QEMU's under
+# TCG (0.6 s a load, KASAN, lockdep). They run on UML's (KASAN and kmemleak check each failed
+# load there); QEMU's, with two CPUs and lockdep, runs the parts where l4log's own paths race
+# or fail: the load race, open, write and close. A debug boot costs more than most parts (QEMU's
+# about 50 s of CPU time): one boot per kernel.
+FAULT_BOOTS = {
+    "qemu": [["loadrace", "open", "write", "write_channel", "close"]],
+    "uml": [["insmod_default", "insmod_mode_group", "loadrace", "open", "write", "write_channel", "close"]],
+}
+
+
+def fault_parts(target):
+    return [*(name for parts in FAULT_BOOTS[target] for name in parts), "kmemleak"]
+
 # Loads of the load race, each kind: mode or group out of range (EINVAL before anything is
 # registered), and /dev without the node (ENOENT after the device is registered). A load takes
-# about 1 s on the QEMU debug kernel under TCG (KASAN, slab_debug=P), 0.05 s on UML's; 50 loads
-# of the second kind met 158 opens in the window between registration and failure on QEMU.
-LOAD_RACE_LOADS = {"qemu": 20, "uml": 200}
+# about 1.5 s on the QEMU debug kernel under TCG (KASAN, slab_debug=P) beside other guests,
+# 0.05 s on UML's; 50 loads of the second kind met 158 opens in the window between
+# registration and failure on QEMU.
+LOAD_RACE_LOADS = {"qemu": 12, "uml": 200}
 # The fault boot's kernel arguments. slab_debug=P (poisoning) makes every slab cache a debug
 # cache: such caches have no per-CPU sheaves, whose slots keep the addresses of the objects last
 # handed out, keep SLUB's free pointer outside the object, and overwrite freed objects. kmemleak
@@ -40,7 +53,7 @@ def fault_boots(suite, name):
     """The fault-injection boots of the current target's debug kernel that run part `name`,
     each booted once."""
     return [suite.once(("faults", suite.target, parts[0]), functools.partial(batch_boot, suite, parts))
-            for parts in FAULT_BOOTS if name in parts or name == "kmemleak"]
+            for parts in FAULT_BOOTS[suite.target] if name in parts or name == "kmemleak"]
 
 
 def batch_boot(suite, parts):
@@ -78,6 +91,7 @@ def batch_boot(suite, parts):
     b = guest.boot_guest(suite.target, kernel_dir, module, "command", "\n".join(script), str(extra),
                          quiet=True, timeout=1800, kernel_args=FAULT_KERNEL_ARGS)
     b.fault_injection = True
+    b.fault_parts = parts
     suite.record(b)
     return b
 
@@ -85,6 +99,7 @@ def batch_boot(suite, parts):
 def fault_trouble(kernel_log):
     """Reports in a fault case's kernel log, but for the allocation failures it asked for."""
     trouble = [line for line in kernel_trouble(kernel_log) if "Call Trace" not in line]
+    kernel_log = without_known_reports(kernel_log)[0]
     traces = kernel_log.count("Call Trace")
     if traces > len(ALLOCATION_FAILURE.findall(kernel_log)):
         trouble.append(f"{traces} stack dumps, not all after an allocation failure report")
@@ -114,24 +129,25 @@ def fault_points(text, call):
 
 def fault_insmod_default(suite, b, text):
     fault_insmod(text, "mode=600 gid=0")
-    check_bytes(b.host_log.read_bytes(), recovered_lines(text, "insmod", "i"), "the insmod boot's host log")
+    check_host_part(b, "insmod_default")
 
 
 def fault_insmod_mode_group(suite, b, text):
     fault_insmod(text, "mode=620 gid=5")
-    check_bytes(b.host_log.read_bytes(), recovered_lines(text, "insmod", "i"), "the insmod boot's host log")
+    check_host_part(b, "insmod_mode_group")
 
 
 def recovered_lines(text, call, letter):
     """The lines `call` sent after each load or open that succeeded though an allocation
     failed (l4log-faults.c recovered_line)."""
     points = re.findall(rf"^l4log-fault: {call} recovered (\d+)$", text, re.M)
-    print(f"# {call}: {len(points)} calls succeeded though an allocation failed")
     return "".join(f"{letter}{n}\n" for n in points).encode()
 
 
 def fault_insmod(text, node):
     points, errors = fault_points(text, "insmod")
+    recovered = len(re.findall(r"^l4log-fault: insmod recovered \d+$", text, re.M))
+    print(f"# insmod: {recovered} loads succeeded though an allocation failed")
     check(points > 0, "insmod had no allocation to fail")
     check(set(errors) <= {"ENOMEM"}, f"insmod failed with other errors than ENOMEM: {errors}")
     # The load that no failure reached: the node as asked.
@@ -162,12 +178,13 @@ def fault_open(suite, b, text):
     # l4log's own: its line buffer and the open file's state, after the VFS's.
     check(points >= 2, f"open had {points} allocations to fail")
     check(set(errors) <= {"ENOMEM"}, f"open failed with other errors than ENOMEM: {errors}")
+    check_host_part(b, "open")
 
 
 def fault_write(suite, b, text):
     points, errors = fault_points(text, "write")
     check(points == 0 and not errors, f"write allocated: {points} injection points, errors {errors}")
-    fault_host_text(b)
+    check_host_part(b, "write")
 
 
 def fault_write_channel(suite, b, text):
@@ -183,20 +200,45 @@ def fault_write_channel(suite, b, text):
 def fault_close(suite, b, text):
     # close(2) does not return what release does (nothing, in l4log): a failed allocation can
     # show only in what reaches the host.
-    fault_host_text(b)
+    check_host_part(b, "close")
 
 
-def fault_host_text(b):
-    """The host log of the fault boot: the lines of the opens that recovered from a failed
-    allocation, the write part's lines, then the close part's texts, each exactly once."""
-    console = b.console.read_text(errors="replace")
-    lines = re.search(r"^l4log-fault: write lines=(\d+) pid=\d+ device=/dev/l4log$", console, re.M)
-    texts = re.search(r"^l4log-fault: close texts=(\d+)$", console, re.M)
-    check(lines and texts, "the write and close parts did not report what they sent")
-    want = recovered_lines(console, "open", "o").decode()
-    want += "".join(f"w{i}\n" for i in range(1, int(lines[1]) + 1))
-    want += "".join(f"c{i}" for i in range(1, int(texts[1]) + 1))
-    check_bytes(b.host_log.read_bytes(), want.encode())
+def check_host_part(b, name):
+    """The part of the fault boot's host log that part `name` sent, exactly (host_parts), and
+    nothing after the last part's."""
+    host, at = b.host_log.read_bytes(), 0
+    parts = host_parts(b)
+    for part_name, want in parts:
+        if part_name == name:
+            check_bytes(host[at:at + len(want)], want, f"the host log's part of {name}")
+        at += len(want)
+    check(len(host) == at, f"the fault boot's host log has {len(host)} bytes, its parts {at}")
+
+
+def host_parts(b):
+    """What each part of the fault boot `b` sent to the host log, in the boot's order: a line
+    through each load (`i`) and open (`o`) that succeeded though an allocation failed, the
+    write part's lines, then the close part's texts, each exactly once."""
+    console = b.console.read_text(errors="replace").replace("\r", "")
+    parts = []
+    for name in b.fault_parts:
+        text = part(console, "", name, "l4log-fault-begin", "l4log-fault-status")[0]
+        if name.startswith("insmod_"):
+            want = recovered_lines(text, "insmod", "i")
+        elif name == "open":
+            want = recovered_lines(text, "open", "o")
+        elif name == "write":
+            lines = re.search(r"^l4log-fault: write lines=(\d+) pid=\d+ device=/dev/l4log$", text, re.M)
+            check(lines, "the write part did not report what it sent")
+            want = "".join(f"w{i}\n" for i in range(1, int(lines[1]) + 1)).encode()
+        elif name == "close":
+            texts = re.search(r"^l4log-fault: close texts=(\d+)$", text, re.M)
+            check(texts, "the close part did not report what it sent")
+            want = "".join(f"c{i}" for i in range(1, int(texts[1]) + 1)).encode()
+        else:
+            want = b""
+        parts.append((name, want))
+    return parts
 
 
 def fault_kmemleak(suite, b, text):
@@ -227,4 +269,4 @@ def leak_of_l4log(leak):
 
 def cases(target):
     return [Case(f"{target}_debug_fault_{name}", functools.partial(run_case, name), target, debug=True)
-            for name in FAULT_PARTS]
+            for name in fault_parts(target)]

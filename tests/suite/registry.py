@@ -27,16 +27,22 @@ def smp_cases():
     return on_smp([*e2e_cases, *own, *adversarial.l4linux_cases(), *kernel_log.cases("l4linux")])
 
 
+# The groups of cases on each debug kernel; its kernel-log case last.
+DEBUG_GROUPS = (adversarial.debug_cases, faults.cases, kernel_log.debug_cases)
+
+
 def cases():
     # The cases that build (or check the host) first, one at a time; then every boot, up to
-    # three at once, those of the debug kernels first: their boots take the longest.
+    # three at once, QEMU's debug kernel first: its boots take the longest (the host failure
+    # cases run on UML's debug kernel).
     return [
         *style.cases(),
         *host.cases(),
         *per_target(TARGETS, style.clippy_cases),
         *kunit.cases(),
+        *per_target(["qemu"], *DEBUG_GROUPS),
         *host_failures.cases(),
-        *per_target(DEBUG_TARGETS, adversarial.debug_cases, faults.cases, kernel_log.debug_cases),
+        *per_target([t for t in DEBUG_TARGETS if t != "qemu"], *DEBUG_GROUPS),
         *per_target(TARGETS, e2e.cases, channels.cases, kernel_log.cases),
         *e2e.uml_cases(),
         *l4linux.cases(),

@@ -7,7 +7,7 @@ from .harness import REPO, Case, check, guest
 
 
 def rustfmt(suite):
-    sources = sorted(str(p) for d in ("chardev", "l4bridge", "tests/l4", "tests/escape")
+    sources = sorted(str(p) for d in ("chardev", "l4bridge", "tests/l4", "tests/escape", "bench")
                      for p in (REPO / d).rglob("*.rs"))
     r = subprocess.run(["rustfmt", "--check", *sources],  # .rustfmt.toml: the kernel's settings
                        capture_output=True, text=True)
