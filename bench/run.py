@@ -42,6 +42,9 @@ whose lines are stamped (stamp=task+time) against an unstamped one, per input
 byte and per byte the host received (stamps add bytes). The boot's channels
 are BENCH_CHANNELS (qemu, uml); on l4linux, the two of its configuration.
 
+Before the boots, the escaper's own pass over the bytes, natively (bench/escape/native.rs:
+ns per input byte for each kind of text, against from_utf8 and a copy; escaper.csv).
+
 Prints a table and the targets, each MET or NOT MET with its figures (and,
 where missed, the cost per host call that bounds it), then the channels'
 table and theirs; writes results.csv, channels.csv and throughput.svg, and
@@ -599,6 +602,10 @@ def main():
         raise SystemExit(f"bench: no target to run among L4LOG_BENCH_TARGETS="
                          f"{os.environ['L4LOG_BENCH_TARGETS']!r}")
     work = guest.new_run_dir()
+    # The escaper's own cost first, natively (bench/escape/native.rs): l4log's pass over the
+    # bytes, against from_utf8 and a copy.
+    subprocess.run([str(REPO / "bench/escape/run"), str(work / "escaper.csv")], check=True)
+    print(flush=True)
     tool = work / "l4log-bench"
     compile_bench(tool)
     all_rows, summaries, memory, all_named, channel_sums, stamp_sums = [], [], {}, [], [], []
@@ -644,7 +651,8 @@ def main():
         writer.writeheader()
         writer.writerows(all_rows)
     svg_plot(summaries, svg_path)
-    print(f"\ncsv: {guest.host_path(csv_path)}\nchannels csv: {guest.host_path(channels_csv)}\n"
+    print(f"\nescaper csv: {guest.host_path(work / 'escaper.csv')}")
+    print(f"csv: {guest.host_path(csv_path)}\nchannels csv: {guest.host_path(channels_csv)}\n"
           f"plot: {guest.host_path(svg_path)}")
 
 

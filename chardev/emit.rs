@@ -245,7 +245,9 @@ impl<'a> Outbox<'a> {
     }
 
     /// `segment`, the text from its byte `start` on, escaped when `escape` is set (its first
-    /// `plain` bytes are known to pass unchanged).
+    /// `plain` bytes are known to pass unchanged). Escaped, a character is never cut where the
+    /// host line is ([`Escaper::fill_whole`]): its rest would begin the next host line, after a
+    /// stamp, as bytes that are no character (0x9b, CSI to an 8-bit terminal).
     fn text(
         &mut self,
         segment: &[u8],
@@ -285,7 +287,7 @@ impl<'a> Outbox<'a> {
             let Filled {
                 taken: took,
                 written,
-            } = escaper.fill(&mut self.buf[self.len..end]);
+            } = escaper.fill_whole(&mut self.buf[self.len..end]);
             self.added(written);
             taken += took;
             self.taken = taken;

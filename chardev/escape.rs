@@ -75,27 +75,53 @@ impl<'a> Escaper<'a> {
     /// byte of `out` (a character may be cut there; the next fill goes on with the rest of
     /// it), an escaped byte only when all of its [`ESCAPED_LEN`] bytes fit.
     pub(crate) fn fill(&mut self, out: &mut [u8]) -> Filled {
+        self.fill_up_to(out, false)
+    }
+
+    /// [`Self::fill`], but it never cuts a character at the end of `out`: what follows is to
+    /// go on in another host line (a stamp comes between), where the rest of a character would
+    /// stand alone. Takes nothing when the next character or escaped byte does not fit.
+    pub(crate) fn fill_whole(&mut self, out: &mut [u8]) -> Filled {
+        self.fill_up_to(out, true)
+    }
+
+    fn fill_up_to(&mut self, out: &mut [u8], whole: bool) -> Filled {
         let input_len = self.rest.len();
         let mut written = 0;
         while !self.rest.is_empty() {
-            let room = &mut out[written..];
             if self.verbatim > 0 {
-                let count = self.verbatim.min(room.len());
+                let mut count = self.verbatim.min(out.len() - written);
+                if whole && count < self.verbatim {
+                    // Text that passes is valid UTF-8: only its end can cut a character.
+                    count -= unfinished_char_len(&self.rest[..count]);
+                }
                 if count == 0 {
                     break;
                 }
-                room[..count].copy_from_slice(&self.rest[..count]);
+                copy(&mut out[written..written + count], &self.rest[..count]);
                 written += count;
                 self.verbatim -= count;
                 self.advance(count);
-            } else {
-                let Some(slot) = room.first_chunk_mut::<ESCAPED_LEN>() else {
+            } else if self.to_escape > 1 {
+                let Some(slot) = out[written..].first_chunk_mut::<ESCAPED_LEN>() else {
                     break;
                 };
                 *slot = escaped(self.rest[0]);
                 written += ESCAPED_LEN;
                 self.to_escape -= 1;
                 self.advance(1);
+            } else {
+                // The last byte of a sequence to escape, and what follows it byte by byte.
+                let Mixed {
+                    taken,
+                    written: count,
+                } = escape_mixed(self.rest, &mut out[written..]);
+                if taken == 0 {
+                    break;
+                }
+                written += count;
+                self.to_escape = 0;
+                self.advance(taken);
             }
         }
         Filled {
@@ -121,6 +147,82 @@ impl<'a> Escaper<'a> {
     }
 }
 
+/// `to` is `from`: short runs (between bytes to escape) byte by byte, without a call.
+fn copy(to: &mut [u8], from: &[u8]) {
+    if from.len() <= SHORT_COPY {
+        for (to, from) in to.iter_mut().zip(from) {
+            *to = *from;
+        }
+    } else {
+        to.copy_from_slice(from);
+    }
+}
+
+/// The longest run [`copy`] copies byte by byte.
+const SHORT_COPY: usize = 16;
+
+/// What [`escape_mixed`] did.
+struct Mixed {
+    taken: usize,
+    written: usize,
+}
+
+/// Escapes `input`'s first byte (the last byte of a sequence to escape, or one escaped alone),
+/// then goes on byte by byte while the text is a mix of plain ASCII and sequences to escape
+/// (binary data, text with many controls): up to a character of several bytes that passes, a
+/// run of [`PLAIN_RUN`] plain bytes (faster a run at a time), or where `out` has less than
+/// [`ESCAPED_LEN`] bytes of room. Writes each byte's form whole, so what it leaves is what the
+/// run-at-a-time path would have written up to there. Takes nothing when `out` has no room
+/// for an escaped byte.
+fn escape_mixed(input: &[u8], out: &mut [u8]) -> Mixed {
+    let Some(slot) = out.first_chunk_mut::<ESCAPED_LEN>() else {
+        return Mixed {
+            taken: 0,
+            written: 0,
+        };
+    };
+    *slot = escaped(input[0]);
+    let (mut taken, mut written, mut plain_run) = (1, ESCAPED_LEN, 0);
+    while let (Some(&byte), Some(slot)) = (
+        input.get(taken),
+        out.get_mut(written..)
+            .and_then(|room| room.first_chunk_mut::<ESCAPED_LEN>()),
+    ) {
+        match LEADS[usize::from(byte)] {
+            Lead::Plain if plain_run < PLAIN_RUN => {
+                slot[0] = byte;
+                written += 1;
+                taken += 1;
+                plain_run += 1;
+                continue;
+            }
+            Lead::Plain => break,
+            Lead::Alone => {
+                *slot = escaped(byte);
+                written += ESCAPED_LEN;
+                taken += 1;
+            }
+            lead => match char_len(&input[taken..], lead) {
+                // An invalid sequence (or a C1 control) whose escaped bytes all fit.
+                Err(len) if out.len() - written >= len * ESCAPED_LEN => {
+                    for &byte in &input[taken..taken + len] {
+                        out[written..written + ESCAPED_LEN].copy_from_slice(&escaped(byte));
+                        written += ESCAPED_LEN;
+                    }
+                    taken += len;
+                }
+                _ => break,
+            },
+        }
+        plain_run = 0;
+    }
+    Mixed { taken, written }
+}
+
+/// Plain bytes in a row after which [`escape_mixed`] leaves the rest of the run to the
+/// run-at-a-time path.
+const PLAIN_RUN: usize = 16;
+
 /// How many bytes at the start of `input` pass unchanged, and how many bytes after those form
 /// the sequence to escape there (0 at the end of the input): 1 for a C0 control, the
 /// backslash or DEL, 2 for a C1 control, the length of an invalid UTF-8 sequence, or the rest
@@ -142,11 +244,123 @@ fn scan(input: &[u8], plain: usize) -> (usize, usize) {
     }
 }
 
+/// What a byte can begin, as [`escape_mixed`] sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    /// Passes on its own: newline, tab, plain ASCII.
+    Plain,
+    /// Escaped on its own, whatever follows ([`is_escaped_alone`]).
+    Alone,
+    /// 0xc2: U+0080 to U+00BF, the C1 controls (to escape) below U+00A0.
+    C2,
+    /// 0xc3 to 0xdf: the other two-byte characters.
+    Two,
+    /// 0xe0: a three-byte character whose second byte is 0xa0 to 0xbf (no overlong form).
+    E0,
+    /// 0xed: a three-byte character whose second byte is 0x80 to 0x9f (no surrogate).
+    Ed,
+    /// 0xe1 to 0xec, 0xee, 0xef: the other three-byte characters.
+    Three,
+    /// 0xf0: a four-byte character whose second byte is 0x90 to 0xbf (no overlong form).
+    F0,
+    /// 0xf4: a four-byte character whose second byte is 0x80 to 0x8f (up to U+10FFFF).
+    F4,
+    /// 0xf1 to 0xf3: the other four-byte characters.
+    Four,
+}
+
+/// What each byte value can begin.
+static LEADS: [Lead; 256] = {
+    let mut leads = [Lead::Alone; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        leads[byte] = lead_of(byte as u8);
+        byte += 1;
+    }
+    leads
+};
+
+const fn lead_of(byte: u8) -> Lead {
+    match byte {
+        b'\n' | b'\t' | b' '..=b'[' | b']'..=b'~' => Lead::Plain,
+        0xc2 => Lead::C2,
+        0xc3..=0xdf => Lead::Two,
+        0xe0 => Lead::E0,
+        0xed => Lead::Ed,
+        0xe1..=0xef => Lead::Three,
+        0xf0 => Lead::F0,
+        0xf4 => Lead::F4,
+        0xf1..=0xf3 => Lead::Four,
+        _ => Lead::Alone,
+    }
+}
+
+/// The length of the character that starts `text` with the byte `lead` can begin (not
+/// [`Lead::Plain`] or [`Lead::Alone`]), if it is whole, valid and not a C1 control; or how
+/// many bytes to escape there: the C1 control's two, the invalid sequence's (the bytes that
+/// some character begins with), or all of `text` when it ends inside the character.
+fn char_len(text: &[u8], lead: Lead) -> Result<usize, usize> {
+    if let Some(len) = whole_char_len(text, lead) {
+        return Ok(len);
+    }
+    const CONTINUATION: core::ops::RangeInclusive<u8> = 0x80..=0xbf;
+    let (len, second) = match lead {
+        Lead::C2 => {
+            return match text.get(1) {
+                Some(0xa0..=0xbf) => Ok(2),
+                Some(0x80..=0x9f) => Err(2),
+                Some(_) => Err(1),
+                None => Err(text.len()),
+            }
+        }
+        Lead::Two => (2, CONTINUATION),
+        Lead::E0 => (3, 0xa0..=0xbf),
+        Lead::Ed => (3, 0x80..=0x9f),
+        Lead::Three => (3, CONTINUATION),
+        Lead::F0 => (4, 0x90..=0xbf),
+        Lead::F4 => (4, 0x80..=0x8f),
+        Lead::Four => (4, CONTINUATION),
+        Lead::Plain | Lead::Alone => return Err(1),
+    };
+    // The bytes after the lead that are as they must be, up to the character's length.
+    let mut good = 1;
+    while good < len {
+        let range = if good == 1 { &second } else { &CONTINUATION };
+        match text.get(good) {
+            Some(byte) if range.contains(byte) => good += 1,
+            Some(_) => return Err(good),
+            None => return Err(text.len()),
+        }
+    }
+    Ok(len)
+}
+
+/// [`char_len`]'s common case, in few branches: the length of the valid character (not a C1
+/// control) that starts `text` with `lead`, when `text` has four bytes or more; `None` when it
+/// has fewer, or the character is not valid there.
+fn whole_char_len(text: &[u8], lead: Lead) -> Option<usize> {
+    let &[_, second, third, fourth] = text.first_chunk::<4>()?;
+    let continuation = |byte: u8| byte & 0xc0 == 0x80;
+    let (len, second_ok) = match lead {
+        Lead::C2 => (2, second >= 0xa0 && continuation(second)),
+        Lead::Two => (2, continuation(second)),
+        Lead::E0 => (3, second >= 0xa0 && continuation(second)),
+        Lead::Ed => (3, (0x80..=0x9f).contains(&second)),
+        Lead::Three => (3, continuation(second)),
+        Lead::F0 => (4, second >= 0x90 && continuation(second)),
+        Lead::F4 => (4, (0x80..=0x8f).contains(&second)),
+        Lead::Four => (4, continuation(second)),
+        Lead::Plain | Lead::Alone => return None,
+    };
+    let rest_ok = (len < 3 || continuation(third)) && (len < 4 || continuation(fourth));
+    (second_ok && rest_ok).then_some(len)
+}
+
 /// Whether `byte` is a sequence to escape of one byte, whatever follows it: C0 controls but
 /// newline and tab, the backslash, DEL, and bytes that start no UTF-8 character (continuation
 /// bytes, the leads of overlong forms, 0xf5 and above).
 fn is_escaped_alone(byte: u8) -> bool {
-    matches!(byte, 0..=0x08 | 0x0b..=0x1f | b'\\' | 0x7f | 0x80..=0xc1 | 0xf5..=0xff)
+    LEADS[usize::from(byte)] == Lead::Alone
 }
 
 /// Where the plain text (printable ASCII but the backslash, newline, tab) from `at` on first

@@ -85,6 +85,47 @@ mod kunit {
     }
 
     #[test]
+    fn a_fill_for_a_host_line_cuts_no_character() {
+        // "ab\u{26c4}\x01": the snowman's 3 bytes do not fit in 4 after "ab". A fill for the
+        // next host call may cut it; a fill that ends a host line does not, and goes on with
+        // the whole character (and the escaped byte) in the next.
+        let text = "ab\u{26c4}\x01".as_bytes();
+        let mut out = [0u8; 16];
+        let mut cut = Escaper::new(text, 0);
+        assert_eq!(
+            cut.fill(&mut out[..4]),
+            Filled {
+                taken: 4,
+                written: 4
+            }
+        );
+        let mut whole = Escaper::new(text, 0);
+        assert_eq!(
+            whole.fill_whole(&mut out[..4]),
+            Filled {
+                taken: 2,
+                written: 2
+            }
+        );
+        assert_eq!(&out[..2], b"ab");
+        assert_eq!(
+            whole.fill_whole(&mut out[..1]),
+            Filled {
+                taken: 0,
+                written: 0
+            }
+        );
+        assert_eq!(
+            whole.fill_whole(&mut out[..]),
+            Filled {
+                taken: 4,
+                written: 7
+            }
+        );
+        assert_eq!(&out[..7], "\u{26c4}\\x01".as_bytes());
+    }
+
+    #[test]
     fn unfinished_characters_are_found_at_the_end() {
         assert_eq!(escape::unfinished_char_len(b""), 0);
         assert_eq!(escape::unfinished_char_len(b"abc"), 0);
@@ -452,7 +493,11 @@ mod channels_kunit {
         use crate::l4bridge::{Address, HostLog};
         assert!(parse("app=3,audit=3").is_ok());
         let resolved = |address| HostLog::resolve(address).ok();
-        assert_eq!(resolved(Address::Number(0x3)), resolved(Address::Number(3)));
+        // Written in hex and in decimal, one descriptor.
+        assert_eq!(
+            resolved(one("app=0x3").address),
+            resolved(one("app=3").address)
+        );
         assert_ne!(resolved(Address::Number(3)), resolved(Address::Number(4)));
         // UML's default channel is its standard error, descriptor 2.
         assert_eq!(resolved(Address::Default), resolved(Address::Number(2)));
