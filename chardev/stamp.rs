@@ -26,7 +26,12 @@ use kernel::ffi::{c_char, c_int, c_ulonglong};
 
 extern "C" {
     // `rust/helpers.c`.
-    fn l4log_current_writer(comm: *mut c_char, tgid: *mut c_int, ns: *mut c_ulonglong);
+    fn l4log_current_writer(
+        comm: *mut c_char,
+        tgid: *mut c_int,
+        started: *mut c_ulonglong,
+        ns: *mut c_ulonglong,
+    );
 }
 
 /// The command name's size, with its NUL (`TASK_COMM_LEN`).
@@ -74,6 +79,9 @@ impl StampKind {
 pub(crate) struct Stamp {
     comm: [u8; COMM_LEN],
     tgid: i32,
+    /// When the writer's thread group began (its leader's `start_time`): with `tgid`, the
+    /// writer, also after its id is given to another process.
+    started: u64,
     ns: u64,
 }
 
@@ -82,12 +90,18 @@ impl Stamp {
     pub(crate) fn now() -> Self {
         let mut comm = [0u8; COMM_LEN];
         let mut tgid = 0;
+        let mut started = 0;
         let mut ns = 0;
         // SAFETY: `comm` has room for `COMM_LEN` (`TASK_COMM_LEN`) bytes, which is what the
-        // helper writes at most; `tgid` and `ns` are valid for writes. The helper only reads the
-        // current task and the clock.
-        unsafe { l4log_current_writer(comm.as_mut_ptr().cast(), &mut tgid, &mut ns) };
-        Self { comm, tgid, ns }
+        // helper writes at most; `tgid`, `started` and `ns` are valid for writes. The helper
+        // only reads the current task and the clock.
+        unsafe { l4log_current_writer(comm.as_mut_ptr().cast(), &mut tgid, &mut started, &mut ns) };
+        Self {
+            comm,
+            tgid,
+            started,
+            ns,
+        }
     }
 
     /// A stamp of the given values, for the tests.
@@ -96,11 +110,23 @@ impl Stamp {
         let mut stamp = Self {
             comm: [0; COMM_LEN],
             tgid,
+            started: 0,
             ns,
         };
         let len = comm.len().min(COMM_LEN - 1);
         stamp.comm[..len].copy_from_slice(&comm[..len]);
         stamp
+    }
+
+    /// The same stamp of a thread group that began at `started`, for the tests.
+    #[cfg(CONFIG_L4LOG_KUNIT_TEST)]
+    pub(crate) fn started_at(self, started: u64) -> Self {
+        Self { started, ..self }
+    }
+
+    /// Whether `self` and `other` are of one writer (thread group).
+    pub(crate) fn same_writer(&self, other: &Self) -> bool {
+        (self.tgid, self.started) == (other.tgid, other.started)
     }
 
     /// The writer's thread-group id, for the tests.
@@ -246,6 +272,6 @@ impl LineStamp {
     /// Whether a line is under way that a thread group other than `now`'s writes: its last
     /// bytes were not taken from `now`'s thread group.
     pub(crate) fn under_way_by_other(&self, now: &Stamp) -> bool {
-        self.head.is_some() && self.latest.is_some_and(|latest| latest.tgid != now.tgid)
+        self.head.is_some() && self.latest.is_some_and(|latest| !latest.same_writer(now))
     }
 }

@@ -266,6 +266,10 @@ mod kunit {
         assert!(!line.end_line_of_other(&Stamp::of(b"renamed", 1, 30)));
         assert_eq!(line.held(), b"x");
         // Another's unfinished held line gets a newline, to be sent first.
+        // A later thread group that got the same id is another writer.
+        let mut reused = stamped(b"x", &a);
+        assert!(reused.end_line_of_other(&Stamp::of(b"a", 1, 40).started_at(5)));
+        assert_eq!(reused.held(), b"x\n");
         assert!(line.end_line_of_other(&b));
         assert_eq!(line.held(), b"x\n");
         assert_eq!(line.ready(true), ready(2, 1, 2));

@@ -92,16 +92,19 @@ static_assert(TASK_COMM_LEN == 16);
 
 /*
  * The current task's command name (TASK_COMM_LEN bytes, NUL-padded), its
- * thread-group id in the initial PID namespace, and the monotonic clock in
- * nanoseconds: a line's stamp.
+ * thread-group id in the initial PID namespace, when its thread group began
+ * (which tells it from a later one that got the same id), and the monotonic
+ * clock in nanoseconds: a line's stamp.
  */
-void l4log_current_writer(char *comm, int *tgid, unsigned long long *ns)
+void l4log_current_writer(char *comm, int *tgid, unsigned long long *started,
+			  unsigned long long *ns)
 {
 	char name[TASK_COMM_LEN];
 
 	get_task_comm(name, current);
 	memcpy(comm, name, TASK_COMM_LEN);
 	*tgid = task_tgid_nr(current);
+	*started = current->group_leader->start_time;
 	*ns = ktime_get_ns();
 }
 

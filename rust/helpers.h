@@ -19,7 +19,8 @@ const char *l4log_channels(void);
 const char *l4log_stamp(void);
 int l4log_check_node_access(const char *name, unsigned short mode, unsigned int group);
 int l4log_apply_node_access(struct miscdevice *misc, unsigned short mode, unsigned int group);
-void l4log_current_writer(char *comm, int *tgid, unsigned long long *ns);
+void l4log_current_writer(char *comm, int *tgid, unsigned long long *started,
+			  unsigned long long *ns);
 void l4log_cond_resched(void);
 
 #endif /* L4LOG_RUST_HELPERS_H */
