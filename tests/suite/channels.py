@@ -416,10 +416,12 @@ def channels_stamps_escape_off(suite):
                 f"{APP}'s capture")
 
 
-# Writers that hammer a channel while one of its files closes, and the bound of that close
-# (its deadline, l4log's CLOSE_WAIT, is 1 s).
+# Writers that hammer a channel while one of its files closes, and the bound of that close:
+# its deadline (l4log's CLOSE_WAIT, 1 s) for the turn, then its own send and the return to user
+# space (a few ms; up to 0.5 s for a guest that TCG does not run meanwhile).
 HAMMERS = 8
-CLOSE_BOUND_MS = 1000
+CLOSE_WAIT_MS = 1000
+CLOSE_BOUND_MS = CLOSE_WAIT_MS + 500
 
 
 def channels_close_under_contention(suite):
@@ -435,9 +437,10 @@ def channels_close_under_contention(suite):
     closed = re.search(r"^l4log-close: (\d+) ms, dropped (\d+)$", console, re.M)
     check(closed, "the close printed no time")
     ms, dropped = int(closed[1]), int(closed[2])
-    print(f"# the close took {ms} ms beside {HAMMERS} writers")
-    check(ms < CLOSE_BOUND_MS, f"the close took {ms} ms (bound {CLOSE_BOUND_MS})")
-    check(dropped == 0, f"the close dropped {dropped} bytes")
+    print(f"# the close took {ms} ms beside {HAMMERS} writers, dropped {dropped} bytes")
+    # Dropped bytes: the close waited out its deadline, the writers kept the turn from it.
+    check(dropped == 0, f"the close dropped {dropped} bytes after {ms} ms: it never got the turn")
+    check(ms < CLOSE_BOUND_MS, f"the close took {ms} ms (its deadline {CLOSE_WAIT_MS} ms, bound {CLOSE_BOUND_MS})")
     tails = channel_bytes(b, APP).count(b"the closing tail")
     check(tails == 1, f"the closing tail reached {APP}'s host {tails} times")
 
