@@ -97,6 +97,7 @@ class Boot:
     seconds: float = 0.0               # from the guest's start to its end
     init_seconds: float | None = None  # l4linux: from QEMU's start to L4Linux running /init
     dmesg: str = ""
+    dmesg_lost: int = 0                # lines of the kernel log that /init sent and did not arrive
     timed_out: bool = False
     accel: str = ""
     cmdline: list = field(default_factory=list)
@@ -515,8 +516,13 @@ def parse_control(boot):
                 dmesg.append(line[len("dmesg: "):])
         elif line == "l4log-dmesg-begin" and not dmesg_done:
             in_dmesg = True
-        elif line == "l4log-dmesg-end" and in_dmesg:
+        elif line.startswith("l4log-dmesg-end") and in_dmesg:
             in_dmesg, dmesg_done = False, True
+            # The number of lines /init sent (none after a shell): fewer arrived whole when a
+            # guest's unfinished console line broke a control line's mark.
+            count = line[len("l4log-dmesg-end"):].strip()
+            if count.isdigit() and int(count) != len(dmesg):
+                boot.dmesg_lost = int(count) - len(dmesg)
         elif line.startswith("l4log-insmod: ") and boot.insmod_status is None:
             boot.insmod_status = int(line.split()[1])
         elif line.startswith("l4log-status: ") and boot.status is None:
@@ -568,7 +574,7 @@ class L4ConsoleWatcher(threading.Thread):
         before, mark, payload = line.partition(self.boot.control_mark)
         if mark:
             self.control.append(line)
-            if payload == "l4log-dmesg-end":
+            if payload.split()[:1] == ["l4log-dmesg-end"]:
                 self.done.set()
             line = before
             if not line:

@@ -197,6 +197,7 @@ def checked_kernel_log(suite, dmesg):
 def check_kernel_log(b):
     """No report in the kernel log from the moment l4log.ko was loaded."""
     check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
+    check(not b.dmesg_lost, f"{b.dmesg_lost} lines of the kernel log did not arrive from {b.run_dir}")
     after, _ = after_insmod(b.dmesg)
     trouble = kernel_trouble(after)
     check(not trouble, f"{b.run_dir}: kernel log after insmod reports trouble:\n" + "\n".join(trouble[:40]))

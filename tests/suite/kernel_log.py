@@ -23,6 +23,7 @@ def kernel_log_clean(suite):
     before_insmod = collections.Counter()
     for b in boots:
         check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
+        check(not b.dmesg_lost, f"{b.dmesg_lost} lines of the kernel log did not arrive from {b.run_dir}")
         before = after_insmod(b.dmesg)[1]
         trouble = (faults.fault_trouble if getattr(b, "fault_injection", False) else kernel_trouble)(
             checked_kernel_log(suite, b.dmesg))
