@@ -20,10 +20,13 @@ use std::time::Instant;
 
 #[path = "../../chardev/escape.rs"]
 mod escape;
+#[path = "../../tests/escape/prng.rs"]
+mod prng;
 #[path = "../../chardev/words.rs"]
 mod words;
 
 use escape::{Escaper, Filled};
+use prng::Prng;
 
 /// A write step: what the module takes from user memory at once.
 const STEP: usize = 4096;
@@ -37,24 +40,6 @@ const MIN_PASS_NS: u128 = 20_000_000;
 
 /// The goals of issue #29, ns per input byte, natively: (kind, most ns per byte).
 const GOALS: [(&str, f64); 4] = [("ascii", 0.2), ("utf8", 1.0), ("cjk", 1.0), ("binary", 1.5)];
-
-/// xorshift64*, as the other test programs have it.
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Lines of 30 to 120 bytes of `words`, a space after one in three, each line ending in a
 /// newline; whole lines only.

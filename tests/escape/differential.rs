@@ -34,37 +34,17 @@ use std::path::Path;
 
 #[path = "../../chardev/escape.rs"]
 mod escape;
+mod prng;
 mod reference;
 #[path = "../../chardev/words.rs"]
 mod words;
 
 use escape::{Escaper, Filled, ESCAPED_LEN};
+use prng::Prng;
 use words::WORD_BYTES;
 
 /// The host-call sizes of the transports: a page (QEMU, UML), one vcon IPC (L4Linux).
 const CHUNKS: [usize; 2] = [4096, 488];
-
-/// xorshift64*, as the other test programs have it.
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
 
 /// The host calls the escaper under test makes for `input`, as `chardev/emit.rs` drives it,
 /// told that the first `plain` bytes are plain text.
