@@ -26,6 +26,9 @@
  *                             write TEXT, close, and print `l4log-close: MS
  *                             ms, dropped N`: the close's milliseconds and
  *                             the device's l4log-dropped-bytes after it
+ *   l4log-test sleeps COUNT MS
+ *                             COUNT sleeps of MS ms; prints `l4log-slept: MS`
+ *                             with the milliseconds they took in all
  *   l4log-test zero           a zero-length write returns 0
  *   l4log-test fault N        write 2N bytes of which only the first N are
  *                             mapped: expect N back (N = 0: expect EFAULT)
@@ -228,6 +231,21 @@ static int close_timed(const char *device, const char *text)
 	return 0;
 }
 
+/* COUNT sleeps of MS milliseconds each; prints `l4log-slept: MS` with the milliseconds they
+ * took in all: how late this guest wakes up now, the baseline of a timed case. */
+static int timed_sleeps(long count, long ms)
+{
+	struct timespec start, end, pause = { ms / 1000, ms % 1000 * 1000000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (long n = 0; n < count; n++)
+		nanosleep(&pause, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	printf("l4log-slept: %ld\n",
+	       (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "write"))
@@ -246,13 +264,15 @@ int main(int argc, char **argv)
 		return write_newlines(argv[2], atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "close"))
 		return close_timed(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "sleeps"))
+		return timed_sleeps(atol(argv[2]), atol(argv[3]));
 	if (argc == 2 && !strcmp(argv[1], "zero"))
 		return zero_length();
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
 	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | nonblocking FILE DEVICE | lines DEVICE ID COUNT | "
 		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | "
-		"load MODULE ARGS | "
+		"load MODULE ARGS | sleeps COUNT MS | "
 		"zero | fault N\n");
 	return 2;
 }
