@@ -494,7 +494,7 @@ def control_lines(boot, text):
     token, which no program of the guest knows, count. On the console (l4linux) a control
     line may follow an unfinished line of l4log's."""
     mark = boot.control_mark
-    return [line.partition(mark)[2] for line in text.splitlines() if mark in line]
+    return [line.partition(mark)[2] for line in text.split("\n") if mark in line]
 
 
 def finished_boot(run_dir, target):

@@ -11,7 +11,8 @@
 //! counts on the same inputs, and the word classes the escaper looks at text with
 //! (`words::not_plain`, `words::to_escape_or_c2`) for every byte value at every offset of a word.
 //! Every host call must be unambiguous (each backslash in it starts a `\xNN` with lower-case
-//! hex digits), and the calls must decode back to the input.
+//! hex digits), and the calls must decode back to the input. The fills that end a stamped
+//! channel's host lines (`fill_whole`) must cut no character and join to the same text.
 //!
 //! Inputs: every length 0..=64 of random bytes, ASCII with sparse controls and backslashes,
 //! valid multi-byte UTF-8 with backslashes, C1 controls, and invalid sequences, each placed at
@@ -69,6 +70,38 @@ fn chunks(input: &[u8], chunk: usize, plain: usize) -> Vec<Vec<u8>> {
     calls
 }
 
+/// The fills of a stamped channel's host lines (`Escaper::fill_whole`, which `chardev/emit.rs`
+/// uses where a host line may end): into room of 4 bytes or more, each takes something, cuts no
+/// character (each piece is valid UTF-8, as all escaped text is), and the pieces joined are the
+/// escaped text `want`. The room of each fill comes from `seed`: 4 to 35 bytes, or a host line's.
+fn check_whole_lines(input: &[u8], want: &[u8], seed: u64) {
+    let mut rooms = Prng(seed | 1);
+    let mut escaper = Escaper::new(input, 0);
+    let mut joined = Vec::with_capacity(want.len());
+    let mut out = [0u8; 896];
+    while !escaper.is_done() {
+        let room = match rooms.below(4) {
+            0 => 896,
+            _ => 4 + rooms.below(32),
+        };
+        let filled = escaper.fill_whole(&mut out[..room]);
+        let piece = &out[..filled.written];
+        if filled.taken == 0 || std::str::from_utf8(piece).is_err() {
+            eprintln!(
+                "fill_whole into {room} bytes took {} and wrote {piece:02x?}",
+                filled.taken
+            );
+            eprintln!("input: {input:02x?}");
+            std::process::exit(1);
+        }
+        joined.extend_from_slice(piece);
+    }
+    if joined != want {
+        eprintln!("fill_whole's pieces joined are not the escaped text of {input:02x?}");
+        std::process::exit(1);
+    }
+}
+
 /// One in this many inputs compared with the reference goes into the round-trip corpus.
 const ROUND_TRIP_STRIDE: u64 = 31;
 
@@ -109,6 +142,7 @@ impl Checker {
             }
             // The escaper's calls, the same as the reference's.
             check_decodes(input, &want);
+            check_whole_lines(input, &want.concat(), self.inputs);
             if chunk == CHUNKS[0] && self.inputs % ROUND_TRIP_STRIDE == 0 {
                 if let Some(corpus) = &mut self.corpus {
                     corpus.add(input, &want);

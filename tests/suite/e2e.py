@@ -75,8 +75,8 @@ def e2e_rate_limit_budget(suite):
     slept = re.search(r"^l4log-slept: (\d+)$", console, re.M)
     check(written and timed and slept, "the writes and the sleeps did not report")
     # How late the guest wakes up from 4 sleeps of 1 s now (a loaded machine runs TCG guests
-    # late): the write's wait may be that much late too, no more.
-    late = max(0, int(slept[1]) - 4000)
+    # late): the write's wait may be that much late too, up to a second, no more.
+    late = min(max(0, int(slept[1]) - 4000), 1000)
     print(f"# after 3 s idle a non-blocking write took {written[1]} bytes; 5000 bytes took {timed[1]} ms; "
           f"4 sleeps of 1 s took {slept[1]} ms")
     # The bucket's second's worth, and what the rate earns while the write's steps run (a byte a

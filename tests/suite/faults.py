@@ -207,10 +207,13 @@ def check_host_part(b, name):
     """The part of the fault boot's host log that part `name` sent, exactly (host_parts), and
     nothing after the last part's."""
     host, at = b.host_log.read_bytes(), 0
-    parts = host_parts(b)
-    for part_name, want in parts:
+    for part_name, want in host_parts(b):
+        got = host[at:at + len(want)]
         if part_name == name:
-            check_bytes(host[at:at + len(want)], want, f"the host log's part of {name}")
+            check_bytes(got, want, f"the host log's part of {name}")
+        else:
+            check(got == want, f"the host log's part of {part_name}, before or after {name}'s, is not "
+                               f"what {part_name} sent (its case shows how)")
         at += len(want)
     check(len(host) == at, f"the fault boot's host log has {len(host)} bytes, its parts {at}")
 
@@ -222,6 +225,7 @@ def host_parts(b):
     console = b.console.read_text(errors="replace").replace("\r", "")
     parts = []
     for name in b.fault_parts:
+        check(f"l4log-fault-begin: {name}\n" in console, f"the fault boot did not begin its part {name}")
         text = part(console, "", name, "l4log-fault-begin", "l4log-fault-status")[0]
         if name.startswith("insmod_"):
             want = recovered_lines(text, "insmod", "i")

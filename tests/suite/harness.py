@@ -125,17 +125,27 @@ def check_bytes(got, want, what="host log"):
 # -- kernel logs ------------------------------------------------------------------------------------
 
 # Reports of known bugs of the kernel itself, reached without l4log: each is a title, a frame
-# its trace must hold, and what it is. A report matches only when none of its frames is in
-# l4log (`[l4log]`); it is then shown as a note, not counted as trouble. Lockdep reports that
-# the report's own printing set off (printk under the runqueue lock) are inside its span and
-# go with it.
+# its trace must hold in interrupt context, and what it is. A report matches only when no frame
+# of its interrupt context (between `<IRQ>` and `</IRQ>`) is in l4log (`[l4log]`; the task it
+# interrupted may be anyone's), no other report begins inside it, and it ends within
+# KNOWN_REPORT_LINES lines; it is then shown as a note, not counted as trouble. A lockdep report
+# that the report's own printing set off (printk under the runqueue lock) is inside its span and
+# goes with it; the note says so (kernel_log.check_lockdep).
 KNOWN_KERNEL_REPORTS = [
     (re.compile(r"^WARNING: kernel/time/hrtimer\.c:\d+ at hrtimer_forward\+"), re.compile(r"^ dl_task_timer\+"),
      "Linux 7.2's deadline server re-arms its queued defer timer (hrtimer_forward from "
      "dl_task_timer, in the timer interrupt): a scheduler race, seen once under QEMU TCG"),
 ]
+KNOWN_REPORT_LINES = 400
 REPORT_END = re.compile(r"^---\[ end trace [0-9a-f]+ \]---$")
+# Another report beginning: a known report's span that holds one is not taken out.
+OTHER_REPORT = re.compile(r"BUG:|Oops|Kernel panic|kernel BUG|KASAN|general protection|cut here")
 CUT_HERE = "------------[ cut here ]------------"
+LOCKDEP_INSIDE = "with the lockdep report it set off"
+
+
+def without_timestamp(line):
+    return re.sub(r"^\[[ 0-9.]+\] ", "", line)
 
 
 def without_known_reports(log):
@@ -148,9 +158,11 @@ def without_known_reports(log):
             kept.append(lines[i])
             i += 1
             continue
-        if kept and kept[-1].strip() == CUT_HERE:
+        if kept and without_timestamp(kept[-1]).strip() == CUT_HERE:
             kept.pop()
-        notes.append(f"known kernel report, not l4log's: {lines[i].strip()} ({what})")
+        lockdep = any("circular locking dependency" in line for line in lines[i:end + 1])
+        notes.append(f"known kernel report, not l4log's: {without_timestamp(lines[i]).strip()} ({what})"
+                     + (f", {LOCKDEP_INSIDE}" if lockdep else ""))
         i = end + 1
     return "\n".join(kept) + ("\n" if log.endswith("\n") else ""), notes
 
@@ -158,18 +170,31 @@ def without_known_reports(log):
 def known_report_end(lines, start):
     """The index of the last line of the known report that begins at `lines[start]`, and what
     it is; (None, None) if no known report begins there."""
-    title = re.sub(r"^\[[ 0-9.]+\] ", "", lines[start])
+    title = without_timestamp(lines[start])
     for pattern, frame, what in KNOWN_KERNEL_REPORTS:
         if not pattern.search(title):
             continue
-        end = next((j for j in range(start + 1, len(lines))
-                    if REPORT_END.search(re.sub(r"^\[[ 0-9.]+\] ", "", lines[j]))), None)
-        if end is None:
+        span = [without_timestamp(line) for line in lines[start + 1:start + 1 + KNOWN_REPORT_LINES]]
+        end = next((j for j, line in enumerate(span) if REPORT_END.search(line)), None)
+        if end is None or any(OTHER_REPORT.search(line) for line in span[:end]):
             continue
-        span = [re.sub(r"^\[[ 0-9.]+\] ", "", line) for line in lines[start:end + 1]]
-        if any(frame.search(line) for line in span) and not any("[l4log]" in line for line in span):
-            return end, what
+        interrupt = irq_frames(span[:end])
+        if any(frame.search(line) for line in interrupt) and not any("[l4log]" in line for line in interrupt):
+            return start + 1 + end, what
     return None, None
+
+
+def irq_frames(lines):
+    """The lines of `lines` that are between an `<IRQ>` and its `</IRQ>`: interrupt context."""
+    inside, frames = False, []
+    for line in lines:
+        if line.strip() == "<IRQ>":
+            inside = True
+        elif line.strip() == "</IRQ>":
+            inside = False
+        elif inside:
+            frames.append(line)
+    return frames
 
 
 def kernel_trouble(log):
@@ -197,7 +222,7 @@ def checked_kernel_log(suite, dmesg):
 def check_kernel_log(b):
     """No report in the kernel log from the moment l4log.ko was loaded."""
     check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
-    check(not b.dmesg_lost, f"{b.dmesg_lost} lines of the kernel log did not arrive from {b.run_dir}")
+    check(not b.dmesg_lost, f"{b.run_dir}: the kernel log came back with {-b.dmesg_lost:+d} lines of what /init sent")
     after, _ = after_insmod(b.dmesg)
     trouble = kernel_trouble(after)
     check(not trouble, f"{b.run_dir}: kernel log after insmod reports trouble:\n" + "\n".join(trouble[:40]))

@@ -5,7 +5,8 @@ import collections
 import re
 
 from . import adversarial, faults
-from .harness import Case, after_insmod, check, checked_kernel_log, kernel_trouble, without_known_reports
+from .harness import (LOCKDEP_INSIDE, Case, after_insmod, check, checked_kernel_log, kernel_trouble,
+                      without_known_reports)
 
 
 def kernel_log_clean(suite):
@@ -23,7 +24,7 @@ def kernel_log_clean(suite):
     before_insmod = collections.Counter()
     for b in boots:
         check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
-        check(not b.dmesg_lost, f"{b.dmesg_lost} lines of the kernel log did not arrive from {b.run_dir}")
+        check(not b.dmesg_lost, f"{b.run_dir}: the kernel log came back with {-b.dmesg_lost:+d} lines of what /init sent")
         before = after_insmod(b.dmesg)[1]
         trouble = (faults.fault_trouble if getattr(b, "fault_injection", False) else kernel_trouble)(
             checked_kernel_log(suite, b.dmesg))
@@ -50,8 +51,8 @@ def check_lockdep(suite, b):
     note = "" if on or suite.target == "qemu" else (
         f" (off before insmod: no lockdep coverage on {suite.target}; QEMU's debug kernel has it)")
     print(f"# lockdep at the end of the adversarial boot {b.run_dir.name}: {'on' if on else 'off'}{note}")
-    if suite.target == "qemu" and not on and without_known_reports(b.dmesg)[1]:
-        # A known kernel report's printing can set off lockdep (printk under the runqueue lock).
+    if suite.target == "qemu" and not on and any(LOCKDEP_INSIDE in note for note in without_known_reports(b.dmesg)[1]):
+        # A known kernel report whose printing set off lockdep (printk under the runqueue lock).
         print(f"# note: lockdep went off in {b.run_dir.name} after a known kernel report (above)")
     elif suite.target == "qemu":
         check(on, f"lockdep was off at the end of the adversarial boot {b.run_dir}")
