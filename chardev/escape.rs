@@ -112,7 +112,7 @@ impl<'a> Escaper<'a> {
                 self.advance(1);
             } else {
                 // The last byte of a sequence to escape, and what follows it byte by byte.
-                let Mixed {
+                let Filled {
                     taken,
                     written: count,
                 } = escape_mixed(self.rest, &mut out[written..]);
@@ -161,12 +161,6 @@ fn copy(to: &mut [u8], from: &[u8]) {
 /// The longest run [`copy`] copies byte by byte.
 const SHORT_COPY: usize = 16;
 
-/// What [`escape_mixed`] did.
-struct Mixed {
-    taken: usize,
-    written: usize,
-}
-
 /// Escapes `input`'s first byte (the last byte of a sequence to escape, or one escaped alone),
 /// then goes on byte by byte while the text is a mix of plain ASCII and sequences to escape
 /// (binary data, text with many controls): up to a character of several bytes that passes, a
@@ -174,9 +168,9 @@ struct Mixed {
 /// [`ESCAPED_LEN`] bytes of room. Writes each byte's form whole, so what it leaves is what the
 /// run-at-a-time path would have written up to there. Takes nothing when `out` has no room
 /// for an escaped byte.
-fn escape_mixed(input: &[u8], out: &mut [u8]) -> Mixed {
+fn escape_mixed(input: &[u8], out: &mut [u8]) -> Filled {
     let Some(slot) = out.first_chunk_mut::<ESCAPED_LEN>() else {
-        return Mixed {
+        return Filled {
             taken: 0,
             written: 0,
         };
@@ -216,7 +210,7 @@ fn escape_mixed(input: &[u8], out: &mut [u8]) -> Mixed {
         }
         plain_run = 0;
     }
-    Mixed { taken, written }
+    Filled { taken, written }
 }
 
 /// Plain bytes in a row after which [`escape_mixed`] leaves the rest of the run to the
@@ -300,9 +294,6 @@ const fn lead_of(byte: u8) -> Lead {
 /// many bytes to escape there: the C1 control's two, the invalid sequence's (the bytes that
 /// some character begins with), or all of `text` when it ends inside the character.
 fn char_len(text: &[u8], lead: Lead) -> Result<usize, usize> {
-    if let Some(len) = whole_char_len(text, lead) {
-        return Ok(len);
-    }
     const CONTINUATION: core::ops::RangeInclusive<u8> = 0x80..=0xbf;
     let (len, second) = match lead {
         Lead::C2 => {
@@ -333,27 +324,6 @@ fn char_len(text: &[u8], lead: Lead) -> Result<usize, usize> {
         }
     }
     Ok(len)
-}
-
-/// [`char_len`]'s common case, in few branches: the length of the valid character (not a C1
-/// control) that starts `text` with `lead`, when `text` has four bytes or more; `None` when it
-/// has fewer, or the character is not valid there.
-fn whole_char_len(text: &[u8], lead: Lead) -> Option<usize> {
-    let &[_, second, third, fourth] = text.first_chunk::<4>()?;
-    let continuation = |byte: u8| byte & 0xc0 == 0x80;
-    let (len, second_ok) = match lead {
-        Lead::C2 => (2, second >= 0xa0 && continuation(second)),
-        Lead::Two => (2, continuation(second)),
-        Lead::E0 => (3, second >= 0xa0 && continuation(second)),
-        Lead::Ed => (3, (0x80..=0x9f).contains(&second)),
-        Lead::Three => (3, continuation(second)),
-        Lead::F0 => (4, second >= 0x90 && continuation(second)),
-        Lead::F4 => (4, (0x80..=0x8f).contains(&second)),
-        Lead::Four => (4, continuation(second)),
-        Lead::Plain | Lead::Alone => return None,
-    };
-    let rest_ok = (len < 3 || continuation(third)) && (len < 4 || continuation(fourth));
-    (second_ok && rest_ok).then_some(len)
 }
 
 /// Whether `byte` is a sequence to escape of one byte, whatever follows it: C0 controls but

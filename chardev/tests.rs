@@ -32,6 +32,10 @@ mod kunit {
         Ready { len, lines, plain }
     }
 
+    fn filled(taken: usize, written: usize) -> Filled {
+        Filled { taken, written }
+    }
+
     fn line_buffer(content: &[u8]) -> LineBuffer {
         let mut line = LineBuffer::with_room(LINE_MAX).unwrap();
         line.spare()[..content.len()].copy_from_slice(content);
@@ -92,36 +96,12 @@ mod kunit {
         let text = "ab\u{26c4}\x01".as_bytes();
         let mut out = [0u8; 16];
         let mut cut = Escaper::new(text, 0);
-        assert_eq!(
-            cut.fill(&mut out[..4]),
-            Filled {
-                taken: 4,
-                written: 4
-            }
-        );
+        assert_eq!(cut.fill(&mut out[..4]), filled(4, 4));
         let mut whole = Escaper::new(text, 0);
-        assert_eq!(
-            whole.fill_whole(&mut out[..4]),
-            Filled {
-                taken: 2,
-                written: 2
-            }
-        );
+        assert_eq!(whole.fill_whole(&mut out[..4]), filled(2, 2));
         assert_eq!(&out[..2], b"ab");
-        assert_eq!(
-            whole.fill_whole(&mut out[..1]),
-            Filled {
-                taken: 0,
-                written: 0
-            }
-        );
-        assert_eq!(
-            whole.fill_whole(&mut out[..]),
-            Filled {
-                taken: 4,
-                written: 7
-            }
-        );
+        assert_eq!(whole.fill_whole(&mut out[..1]), filled(0, 0));
+        assert_eq!(whole.fill_whole(&mut out[..]), filled(4, 7));
         assert_eq!(&out[..7], "\u{26c4}\\x01".as_bytes());
     }
 
@@ -265,11 +245,11 @@ mod kunit {
         let mut line = stamped(b"x", &a);
         assert!(!line.end_line_of_other(&Stamp::of(b"renamed", 1, 30)));
         assert_eq!(line.held(), b"x");
-        // Another's unfinished held line gets a newline, to be sent first.
         // A later thread group that got the same id is another writer.
         let mut reused = stamped(b"x", &a);
         assert!(reused.end_line_of_other(&Stamp::of(b"a", 1, 40).started_at(5)));
         assert_eq!(reused.held(), b"x\n");
+        // Another's unfinished held line gets a newline, to be sent first.
         assert!(line.end_line_of_other(&b));
         assert_eq!(line.held(), b"x\n");
         assert_eq!(line.ready(true), ready(2, 1, 2));
