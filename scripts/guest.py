@@ -497,6 +497,11 @@ def control_lines(boot, text):
     return [line.partition(mark)[2] for line in text.split("\n") if mark in line]
 
 
+def is_dmesg_end(line):
+    """Whether control line `line` is /init's end mark of the kernel log (`l4log-dmesg-end N`)."""
+    return line.split()[:1] == ["l4log-dmesg-end"]
+
+
 def finished_boot(run_dir, target):
     """The Boot record of a run that another process made (`guest.py run`), from its run
     directory: its statuses and kernel log."""
@@ -516,13 +521,13 @@ def parse_control(boot):
                 dmesg.append(line[len("dmesg: "):])
         elif line == "l4log-dmesg-begin" and not dmesg_done:
             in_dmesg = True
-        elif line.startswith("l4log-dmesg-end") and in_dmesg:
+        elif is_dmesg_end(line) and in_dmesg:
             in_dmesg, dmesg_done = False, True
             # The number of lines /init sent (none after a shell): fewer arrived whole when a
             # guest's unfinished console line broke a control line's mark.
-            count = line[len("l4log-dmesg-end"):].strip()
-            if count.isdigit() and int(count) != len(dmesg):
-                boot.dmesg_lost = int(count) - len(dmesg)
+            count = line.split()[1:]
+            if count and count[0].isdigit() and int(count[0]) != len(dmesg):
+                boot.dmesg_lost = int(count[0]) - len(dmesg)
         elif line.startswith("l4log-insmod: ") and boot.insmod_status is None:
             boot.insmod_status = int(line.split()[1])
         elif line.startswith("l4log-status: ") and boot.status is None:
@@ -574,7 +579,7 @@ class L4ConsoleWatcher(threading.Thread):
         before, mark, payload = line.partition(self.boot.control_mark)
         if mark:
             self.control.append(line)
-            if payload.split()[:1] == ["l4log-dmesg-end"]:
+            if is_dmesg_end(payload):
                 self.done.set()
             line = before
             if not line:

@@ -12,8 +12,8 @@ import collections
 import functools
 import re
 
-from .harness import (BOOT_ARGS, MODULE, Case, check, check_bytes, checked_part, guest, kernel_trouble, part,
-                      without_known_reports)
+from .harness import (BOOT_ARGS, MODULE, Case, check, check_bytes, checked_part, guest, known_reports_as_notes, part,
+                      trouble_lines)
 
 # The fault-injection boot of each debug kernel: its parts, in order
 # (tests/guest/l4log-faults.c), then the part `kmemleak`. The insmod loops fail each of about
@@ -98,8 +98,8 @@ def batch_boot(suite, parts):
 
 def fault_trouble(kernel_log):
     """Reports in a fault case's kernel log, but for the allocation failures it asked for."""
-    trouble = [line for line in kernel_trouble(kernel_log) if "Call Trace" not in line]
-    kernel_log = without_known_reports(kernel_log)[0]
+    kernel_log = known_reports_as_notes(kernel_log)
+    trouble = [line for line in trouble_lines(kernel_log) if "Call Trace" not in line]
     traces = kernel_log.count("Call Trace")
     if traces > len(ALLOCATION_FAILURE.findall(kernel_log)):
         trouble.append(f"{traces} stack dumps, not all after an allocation failure report")
@@ -137,17 +137,20 @@ def fault_insmod_mode_group(suite, b, text):
     check_host_part(b, "insmod_mode_group")
 
 
+def recovered(text, call):
+    """The allocations whose failure `call` (a load or open) recovered from: it succeeded."""
+    return re.findall(rf"^l4log-fault: {call} recovered (\d+)$", text, re.M)
+
+
 def recovered_lines(text, call, letter):
     """The lines `call` sent after each load or open that succeeded though an allocation
     failed (l4log-faults.c recovered_line)."""
-    points = re.findall(rf"^l4log-fault: {call} recovered (\d+)$", text, re.M)
-    return "".join(f"{letter}{n}\n" for n in points).encode()
+    return "".join(f"{letter}{n}\n" for n in recovered(text, call)).encode()
 
 
 def fault_insmod(text, node):
     points, errors = fault_points(text, "insmod")
-    recovered = len(re.findall(r"^l4log-fault: insmod recovered \d+$", text, re.M))
-    print(f"# insmod: {recovered} loads succeeded though an allocation failed")
+    print(f"# insmod: {len(recovered(text, 'insmod'))} loads succeeded though an allocation failed")
     check(points > 0, "insmod had no allocation to fail")
     check(set(errors) <= {"ENOMEM"}, f"insmod failed with other errors than ENOMEM: {errors}")
     # The load that no failure reached: the node as asked.

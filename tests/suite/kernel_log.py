@@ -5,8 +5,8 @@ import collections
 import re
 
 from . import adversarial, faults
-from .harness import (LOCKDEP_INSIDE, Case, after_insmod, check, checked_kernel_log, kernel_trouble,
-                      without_known_reports)
+from .harness import (LOCKDEP_INSIDE, Case, after_insmod, check, check_kernel_log_came_back, checked_kernel_log,
+                      kernel_trouble, without_known_reports)
 
 
 def kernel_log_clean(suite):
@@ -23,8 +23,7 @@ def kernel_log_clean(suite):
     check(boots, "no guest booted")
     before_insmod = collections.Counter()
     for b in boots:
-        check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
-        check(not b.dmesg_lost, f"{b.run_dir}: the kernel log came back with {-b.dmesg_lost:+d} lines of what /init sent")
+        check_kernel_log_came_back(b)
         before = after_insmod(b.dmesg)[1]
         trouble = (faults.fault_trouble if getattr(b, "fault_injection", False) else kernel_trouble)(
             checked_kernel_log(suite, b.dmesg))
