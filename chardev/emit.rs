@@ -20,6 +20,20 @@ pub(crate) struct EmitError {
     pub(crate) error: Error,
 }
 
+/// Pays, before each host call, for the bytes the call adds to the text it carries (stamps,
+/// escapes, the newlines that end host lines): the rate limit's policy.
+pub(crate) trait Toll {
+    /// Returns once a host call that adds `added` bytes may go, or the error that stops the
+    /// send before it.
+    fn pay(&mut self, added: usize) -> Result;
+}
+
+/// How a send waits: for a full host channel, and for the rate limit before each host call.
+pub(crate) struct Pace<'a> {
+    pub(crate) patience: &'a mut dyn Patience,
+    pub(crate) toll: &'a mut dyn Toll,
+}
+
 /// How the lines of a stamped channel's text get their stamps.
 pub(crate) struct Stamping {
     pub(crate) kind: StampKind,
@@ -70,13 +84,14 @@ impl Emitter {
         plain: usize,
         escape: bool,
         stamping: &Stamping,
-        patience: &mut dyn Patience,
+        pace: Pace<'_>,
     ) -> Result<(), EmitError> {
         let mut out = Outbox {
+            patience: pace.patience,
+            toll: pace.toll,
             buf: &mut self.out[..],
             len: 0,
             host,
-            patience,
             sent: 0,
             taken: 0,
             file: stamping.file,
@@ -93,16 +108,18 @@ impl Emitter {
     }
 
     /// Sends `text` to `host`, in order, escaped when `escape` is set (its first `plain` bytes
-    /// are known to pass unchanged), waiting for a full host channel as `patience` says. Stops
-    /// at the first failed host call.
+    /// are known to pass unchanged), waiting for a full host channel as `pace` says, and
+    /// paying its toll for what escaping adds before each host call. Stops at the first failed
+    /// host call or toll.
     pub(crate) fn emit(
         &mut self,
         host: &HostLog,
         text: &[u8],
         plain: usize,
         escape: bool,
-        patience: &mut dyn Patience,
+        pace: Pace<'_>,
     ) -> Result<(), EmitError> {
+        let Pace { patience, toll } = pace;
         if !escape {
             return send_unchanged(host, text, patience);
         }
@@ -114,6 +131,10 @@ impl Emitter {
         let mut sent = 0;
         while !escaper.is_done() {
             let Filled { taken, written } = escaper.fill(&mut self.out[..]);
+            toll.pay(written - taken).map_err(|error| EmitError {
+                consumed: sent,
+                error,
+            })?;
             host.write(&self.out[..written], patience)
                 .map_err(|failed| EmitError {
                     consumed: sent,
@@ -153,6 +174,7 @@ struct Outbox<'a> {
     len: usize,
     host: &'a HostLog,
     patience: &'a mut dyn Patience,
+    toll: &'a mut dyn Toll,
     /// Bytes of the text in host calls that succeeded.
     sent: usize,
     /// Bytes of the text in `buf` and before it.
@@ -295,11 +317,18 @@ impl<'a> Outbox<'a> {
         Ok(())
     }
 
-    /// Sends what is gathered in one host call.
+    /// Sends what is gathered in one host call, once its toll is paid.
     fn flush(&mut self) -> Result<(), EmitError> {
         if self.len == 0 {
             return Ok(());
         }
+        // The call carries the text's bytes from `sent` to `taken`, escaped or not; the rest of
+        // its bytes are l4log's.
+        let added = self.len.saturating_sub(self.taken - self.sent);
+        self.toll.pay(added).map_err(|error| EmitError {
+            consumed: self.sent,
+            error,
+        })?;
         let sent = self.host.write(&self.buf[..self.len], self.patience);
         let reached = sent
             .as_ref()

@@ -32,7 +32,7 @@ mod words;
 
 use channels::{ChannelSpec, NodeAccess};
 use device::{Device, DeviceSpec, Devices};
-use emit::{EmitError, Emitter, Stamping};
+use emit::{EmitError, Emitter, Pace, Stamping, Toll};
 use l4bridge::{Address, HostLog};
 use lines::Ready;
 use throttle::Throttle;
@@ -129,8 +129,9 @@ impl L4Log {
 
     /// Sends `text`, the held bytes that `ready` describes, to the host at once: no other
     /// file's text comes between its bytes. Escaped when `escape` is set, stamped as
-    /// `stamping` says on a stamped channel. Waits for the other files' sends and for a full
-    /// host channel as `waiting` allows.
+    /// `stamping` says on a stamped channel. Waits for the other files' sends, for a full
+    /// host channel and for the rate limit's debt (before each host call that adds bytes to
+    /// the text) as `waiting` allows.
     pub(crate) fn emit(
         &self,
         text: &[u8],
@@ -143,41 +144,46 @@ impl L4Log {
             .emitter
             .take(waiting)
             .map_err(|error| EmitError { consumed: 0, error })?;
-        let host_bytes_before = self.host.stats().bytes;
         let mut patience = HostPatience {
             waiting,
             turn: &self.emitter,
         };
-        let sent = match stamping {
-            None => emitter.emit(&self.host, text, ready.plain, escape, &mut patience),
-            Some(stamping) => emitter.emit_stamped(
-                &self.host,
-                text,
-                ready.plain,
-                escape,
-                stamping,
-                &mut patience,
-            ),
+        let mut toll = RateToll {
+            throttle: &self.throttle,
+            waiting,
+            turn: &self.emitter,
         };
-        // Only the holder of the emitter's turn sends to this host: the counter's growth is
-        // this send's.
-        let host_bytes = self.host.stats().bytes - host_bytes_before;
+        let pace = Pace {
+            patience: &mut patience,
+            toll: &mut toll,
+        };
+        let sent = match stamping {
+            None => emitter.emit(&self.host, text, ready.plain, escape, pace),
+            Some(stamping) => {
+                emitter.emit_stamped(&self.host, text, ready.plain, escape, stamping, pace)
+            }
+        };
         drop(emitter);
-        let (text_sent, lines_sent) = match &sent {
-            Ok(()) => (text.len(), ready.lines),
-            Err(failed) => (
-                failed.consumed,
-                words::newlines(&text[..failed.consumed]).count,
-            ),
+        let lines_sent = match &sent {
+            Ok(()) => ready.lines,
+            Err(failed) => words::newlines(&text[..failed.consumed]).count,
         };
         Counts::add(&self.counts.lines, lines_sent);
-        // The text's bytes were paid for when they were taken; what the send added was not.
-        self.throttle.charge(
-            usize::try_from(host_bytes)
-                .unwrap_or(usize::MAX)
-                .saturating_sub(text_sent),
-        );
         sent
+    }
+}
+
+/// The rate limit's toll on a send that holds `turn`: the text's bytes were paid for when
+/// they were taken; what each host call adds is paid before it goes.
+struct RateToll<'a, T> {
+    throttle: &'a Throttle,
+    waiting: Waiting,
+    turn: &'a Turn<T>,
+}
+
+impl<T> Toll for RateToll<'_, T> {
+    fn pay(&mut self, added: usize) -> Result {
+        self.throttle.pay_added(added, self.waiting, self.turn)
     }
 }
 

@@ -322,6 +322,22 @@ mod kunit {
     }
 
     #[test]
+    fn a_debt_is_owed_until_the_rate_has_paid_it() {
+        let mut bucket = Bucket::new(0);
+        bucket.refill(SECOND / 10, 1000);
+        assert!(!bucket.owes());
+        // 100 bytes of credit; a host call adds 350: 250 are owed, 0.25 s at 1000 B/s.
+        bucket.charge(350);
+        assert!(bucket.owes());
+        assert_eq!(bucket.wait_for_debt(1000), 250_000_000);
+        bucket.refill(SECOND / 10 + SECOND / 5, 1000);
+        assert!(bucket.owes());
+        assert_eq!(bucket.wait_for_debt(1000), 50_000_000);
+        bucket.refill(SECOND / 10 + SECOND / 4, 1000);
+        assert!(!bucket.owes());
+    }
+
+    #[test]
     fn the_wait_is_for_what_is_missing() {
         let mut bucket = Bucket::new(0);
         assert_eq!(bucket.wait_for(10, 100), 100_000_000);
@@ -337,6 +353,7 @@ mod kunit {
 /// that may not wait, or only until a deadline, gets while the turn is held.
 #[kernel::macros::kunit_tests(l4log_turn)]
 mod turn_kunit {
+    use crate::throttle::Throttle;
     use crate::turn::{turn_class, Turn};
     use crate::waiting::Waiting;
     use kernel::{
@@ -388,6 +405,34 @@ mod turn_kunit {
         assert!((20..1000).contains(&waited));
         drop(guard);
         assert!(turn.take(Waiting::NotAllowed).is_ok());
+    }
+
+    /// A host call's toll: a call goes while nothing is owed, and what it adds is owed; the
+    /// next one waits for that debt, as its writer may.
+    #[test]
+    fn a_host_call_waits_for_the_debt_of_the_one_before() {
+        let turn = new_turn();
+        let throttle = KBox::pin_init(Throttle::new(Some(1000)), GFP_KERNEL).unwrap();
+        let _send = turn.take(Waiting::Allowed).unwrap();
+        // Nothing owed: the call goes, and its 4000 added bytes are owed (4 s at 1000 B/s).
+        assert!(throttle.pay_added(4000, Waiting::NotAllowed, &turn).is_ok());
+        // Nothing added: nothing to pay.
+        assert!(throttle.pay_added(0, Waiting::NotAllowed, &turn).is_ok());
+        assert_eq!(
+            throttle.pay_added(1, Waiting::NotAllowed, &turn).err(),
+            Some(EAGAIN)
+        );
+        assert_eq!(
+            throttle.pay_added(1, expired(), &turn).err(),
+            Some(ETIMEDOUT)
+        );
+        // A close waits until its deadline, not for the debt's 4 s.
+        let started = Instant::<kernel::time::Monotonic>::now();
+        let soon = Waiting::Until(started + Delta::from_millis(20));
+        assert_eq!(throttle.pay_added(1, soon, &turn).err(), Some(ETIMEDOUT));
+        assert!(started.elapsed().as_millis() < 1000);
+        // The waiting call marked the send's turn stalled: non-blocking writers go away.
+        assert_eq!(turn.take(Waiting::NotAllowed).err(), Some(EAGAIN));
     }
 
     #[test]

@@ -5,27 +5,32 @@
 //!
 //! The limit bounds what the host receives: one token is one byte that reaches the host, after
 //! escaping, with stamps and the newlines l4log adds. A writer asks for up to a line buffer's
-//! worth of bytes and gets what the bucket holds; each byte it takes costs a token when taken,
-//! and what its send adds to it (stamps, escapes) is charged when sent, as a debt that later
-//! writers pay before they get tokens. When the bucket is empty, the writer sleeps
-//! interruptibly until enough has been earned, or gets `EAGAIN` if its file is non-blocking.
-//! The bucket holds at most one second's worth of bytes, so a writer that was quiet may burst
-//! that much at once, and one step's send (a line buffer's worth of text, escaped and stamped)
-//! more, which the writers after it then wait for.
+//! worth of bytes and gets what the bucket holds; each byte it takes costs a token when taken.
+//! What a send adds to the text (stamps, escapes) is paid host call by host call, before each
+//! call: a call goes only when nothing is owed, and what it adds beyond the credit is owed,
+//! which the next call, and every writer, waits for. When the bucket is empty, the writer
+//! sleeps interruptibly until enough has been earned, or gets `EAGAIN` if its file is
+//! non-blocking. The bucket holds at most one second's worth of bytes, so the host gets at
+//! most that much, and one host call ([`crate::l4bridge::MAX_CHUNK`] bytes), more than the
+//! rate allows at any time.
 
-use crate::{params, waiting::Waiting};
+use crate::{params, turn::Turn, waiting::Waiting};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
-    sync::{CondVar, CondVarTimeoutResult, Mutex},
-    time::{msecs_to_jiffies, Instant, Monotonic},
+    sync::{CondVar, CondVarTimeoutResult, Mutex, MutexGuard},
+    time::{delay::fsleep, msecs_to_jiffies, Delta, Instant, Monotonic},
 };
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
 
 /// The longest a writer sleeps for the limit before it looks at the rate again.
 const MAX_SLEEP_NS: u64 = NSEC_PER_SEC;
+
+/// How long a close waiting for a debt to be paid sleeps between looks: no signal may end its
+/// wait, so it cannot sleep on the condition variable.
+const CLOSE_POLL: Delta = Delta::from_millis(1);
 
 /// The bucket's arithmetic, on nanosecond timestamps. Credit is kept in byte-nanoseconds
 /// (a byte is `NSEC_PER_SEC` of them), so that no fraction of a byte is lost between refills.
@@ -93,6 +98,16 @@ impl Bucket {
         let from_credit = charged.min(self.credit);
         self.credit -= from_credit;
         self.owed = self.owed.saturating_add(charged - from_credit);
+    }
+
+    /// Whether host bytes sent beyond the credit are still to be paid.
+    pub(crate) fn owes(&self) -> bool {
+        self.owed > 0
+    }
+
+    /// Nanoseconds until what is owed is paid, at `rate` bytes per second (not 0).
+    pub(crate) fn wait_for_debt(&self, rate: u32) -> u64 {
+        self.owed.div_ceil(u64::from(rate))
     }
 
     /// Nanoseconds until the bucket holds `want` bytes (at most one second's worth counts) at
@@ -164,17 +179,24 @@ impl Throttle {
             // At most a second at a time: the rate is read again after each sleep, so that a
             // writer waiting to pay a large debt follows a rate that was raised or removed.
             let wait_ns = bucket.wait_for(want, rate).min(MAX_SLEEP_NS);
-            let wait_ms = u32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
-            let started = Instant::<Monotonic>::now();
-            let woke = self
-                .sleep
-                .wait_interruptible_timeout(&mut bucket, msecs_to_jiffies(wait_ms));
-            let slept = started.elapsed().as_nanos();
-            self.throttled_ns
-                .fetch_add(u64::try_from(slept).unwrap_or(0), Ordering::Relaxed);
-            if let CondVarTimeoutResult::Signal { .. } = woke {
-                return Err(ERESTARTSYS);
-            }
+            self.sleep_interruptibly(&mut bucket, wait_ns)?;
+        }
+    }
+
+    /// Sleeps `wait_ns` with `bucket` unlocked, counted in `l4log-throttled-ns`; a signal ends
+    /// the sleep with `ERESTARTSYS`.
+    fn sleep_interruptibly(&self, bucket: &mut MutexGuard<'_, Bucket>, wait_ns: u64) -> Result {
+        let wait_ms = u32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+        let started = Instant::<Monotonic>::now();
+        let woke = self
+            .sleep
+            .wait_interruptible_timeout(bucket, msecs_to_jiffies(wait_ms));
+        let slept = started.elapsed().as_nanos();
+        self.throttled_ns
+            .fetch_add(u64::try_from(slept).unwrap_or(0), Ordering::Relaxed);
+        match woke {
+            CondVarTimeoutResult::Signal { .. } => Err(ERESTARTSYS),
+            _ => Ok(()),
         }
     }
 
@@ -186,8 +208,8 @@ impl Throttle {
         }
     }
 
-    /// Counts `count` host bytes that were sent beyond the bytes [`Self::acquire`] granted
-    /// (stamps, escapes, newlines l4log adds): later writers wait until they are paid for.
+    /// Counts `count` host bytes that were sent beyond the bytes [`Self::acquire`] granted (a
+    /// newline l4log adds to a line): later writers wait until they are paid for.
     pub(crate) fn charge(&self, count: usize) {
         let rate = self.rate();
         if count > 0 && rate > 0 {
@@ -195,6 +217,55 @@ impl Throttle {
             bucket.refill(self.now(), rate);
             bucket.charge(count);
         }
+    }
+
+    /// Before a host call that adds `added` bytes to the text it carries (stamps, escapes):
+    /// waits until nothing is owed, as `waiting` allows, then charges them. While it waits,
+    /// `turn` (the send's) is marked stalled, so that non-blocking writers waiting for it get
+    /// `EAGAIN`. Fails with `EAGAIN` (non-blocking), `ERESTARTSYS` (a signal) or `ETIMEDOUT`
+    /// (a close's deadline) with nothing charged.
+    pub(crate) fn pay_added<T>(&self, added: usize, waiting: Waiting, turn: &Turn<T>) -> Result {
+        if added == 0 || self.rate() == 0 {
+            return Ok(());
+        }
+        let mut bucket = self.bucket.lock();
+        loop {
+            let rate = self.rate();
+            if rate == 0 {
+                return Ok(());
+            }
+            bucket.refill(self.now(), rate);
+            if !bucket.owes() {
+                bucket.charge(added);
+                return Ok(());
+            }
+            let wait_ns = bucket.wait_for_debt(rate).min(MAX_SLEEP_NS);
+            bucket = self.wait_to_pay(bucket, wait_ns, waiting, turn)?;
+        }
+    }
+
+    /// Sleeps up to `wait_ns` for a debt to be paid, as `waiting` allows.
+    fn wait_to_pay<'a, T>(
+        &'a self,
+        bucket: MutexGuard<'a, Bucket>,
+        wait_ns: u64,
+        waiting: Waiting,
+        turn: &Turn<T>,
+    ) -> Result<MutexGuard<'a, Bucket>> {
+        match waiting {
+            Waiting::NotAllowed => return Err(EAGAIN),
+            Waiting::Until(_) if waiting.expired() => return Err(ETIMEDOUT),
+            _ => {}
+        }
+        drop(bucket);
+        turn.mark_stalled();
+        if let Waiting::Until(_) = waiting {
+            fsleep(CLOSE_POLL);
+            return Ok(self.bucket.lock());
+        }
+        let mut bucket = self.bucket.lock();
+        self.sleep_interruptibly(&mut bucket, wait_ns)?;
+        Ok(bucket)
     }
 
     /// Nanoseconds writers have waited for the limit, all together.

@@ -6,7 +6,7 @@
 //! through one file, or a send to the host, can take long: the rate limit, or a host channel
 //! that is full, keeps it waiting. A [`Turn`] is held that long, and whoever waits for it sleeps
 //! interruptibly: a signal ends the wait with `ERESTARTSYS`. A holder that waits for the host
-//! says so ([`Turn::mark_stalled`]); from then on, until it lets go, a non-blocking caller gets
+//! (or for the rate limit) says so ([`Turn::mark_stalled`]); from then on, until it lets go, a non-blocking caller gets
 //! `EAGAIN` instead of waiting. A close waits for the turn only until its deadline, whatever
 //! the holder does, and ahead of the writers that wait for it.
 
@@ -153,15 +153,8 @@ impl<T> Turn<T> {
         }
     }
 
-    /// Tells those waiting for the turn that its holder waits for the host. Only the holder
-    /// calls it; it holds until the turn is given back.
-    #[cfg_attr(
-        not(CONFIG_UML),
-        expect(
-            dead_code,
-            reason = "only the uml transport finds the host full; the others never ask"
-        )
-    )]
+    /// Tells those waiting for the turn that its holder waits for the host, or for the rate
+    /// limit's debt. Only the holder calls it; it holds until the turn is given back.
     pub(crate) fn mark_stalled(&self) {
         let mut state = self.state.lock();
         if state.taken && !state.stalled {

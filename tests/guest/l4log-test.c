@@ -22,6 +22,12 @@
  *   l4log-test newlines DEVICE COUNT
  *                             COUNT writes of one newline each; prints
  *                             `l4log-timed: MS` as timed does
+ *   l4log-test burst DEVICE COUNT RATE
+ *                             one write of COUNT newlines to DEVICE while
+ *                             this process reads the device's
+ *                             l4log-host-bytes every 5 ms; prints
+ *                             `l4log-burst: N`, the most host bytes beyond
+ *                             RATE bytes per second since the write began
  *   l4log-test close DEVICE TEXT
  *                             write TEXT, close, and print `l4log-close: MS
  *                             ms, dropped N`: the close's milliseconds and
@@ -45,6 +51,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,6 +212,64 @@ static int write_newlines(const char *device, long count)
 	return 0;
 }
 
+static long ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* The device's l4log-host-bytes, read through the open file PEEK; -1 if not found. */
+static long host_bytes_now(int peek)
+{
+	char path[64], line[128];
+	long bytes = -1;
+	FILE *info;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", peek);
+	info = fopen(path, "r");
+	while (info && fgets(line, sizeof(line), info))
+		sscanf(line, "l4log-host-bytes: %ld", &bytes);
+	if (info)
+		fclose(info);
+	return bytes;
+}
+
+/* A child writes COUNT newlines to DEVICE in one write(2) while this process reads the
+ * device's host bytes every 5 ms; prints the most of them beyond what RATE bytes per second
+ * allow since just before the write (each sample's time is taken after its read, which
+ * allows the most). */
+static int write_burst(const char *device, long count, long rate)
+{
+	int peek = open_named(device), status;
+	long before = host_bytes_now(peek), most = 0;
+	char *newlines = malloc(count);
+	struct timespec start, pause = { 0, 5000000 };
+	pid_t writer;
+
+	if (before < 0 || !newlines)
+		return fail("host bytes");
+	memset(newlines, '\n', count);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	writer = fork();
+	if (writer == 0)
+		_exit(expect(write(open_named(device), newlines, count), count, 0));
+	for (;;) {
+		int done = waitpid(writer, &status, WNOHANG) == writer;
+		long sent = host_bytes_now(peek) - before;
+		long beyond = sent - rate * ms_since(&start) / 1000;
+
+		if (beyond > most)
+			most = beyond;
+		if (done)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	printf("l4log-burst: %ld\n", most);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 /* Writes TEXT (an unfinished line) to DEVICE and closes it; prints the milliseconds the close
  * took and what the device counts dropped. */
 static int close_timed(const char *device, const char *text)
@@ -262,6 +327,8 @@ int main(int argc, char **argv)
 		return load_module(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "newlines"))
 		return write_newlines(argv[2], atol(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "burst"))
+		return write_burst(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "close"))
 		return close_timed(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "sleeps"))
@@ -271,7 +338,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
 	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | nonblocking FILE DEVICE | lines DEVICE ID COUNT | "
-		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | "
+		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | burst DEVICE COUNT RATE | "
 		"load MODULE ARGS | sleeps COUNT MS | "
 		"zero | fault N\n");
 	return 2;

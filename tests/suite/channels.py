@@ -450,27 +450,42 @@ def channels_close_under_contention(suite):
 # The rate limit of `channels_rate_limit_counts_host_bytes` and its newline writes.
 HOST_RATE = 20000
 NEWLINES = 1000
+# The most bytes one host call carries (l4bridge's MAX_CHUNK), per target.
+MAX_CHUNK = {"qemu": 4096, "uml": 4096, "l4linux": 488}
 
 
 def channels_rate_limit_counts_host_bytes(suite):
     """The rate limit bounds what the host receives, stamps included: NEWLINES one-byte
     writes on a stamped channel at HOST_RATE bytes per second take at least as long as their
-    host bytes beyond the bucket's one second's worth need."""
+    host bytes beyond the bucket's one second's worth need; and one write of NEWLINES
+    newlines, after a quiet second, never puts more on the host than the rate allows plus the
+    bucket's second's worth and one host call."""
     b = suite.boot(reload_with(f":stamp=task+time:rate_limit={HOST_RATE}") + " || exit 1; sleep 1; "
-                   f"./l4log-test newlines /dev/l4log-{APP} {NEWLINES}")
-    timed = re.search(r"^l4log-timed: (\d+)$", b.console.read_text(errors="replace"), re.M)
+                   f"./l4log-test newlines /dev/l4log-{APP} {NEWLINES} && sleep 2 && "
+                   f"./l4log-test burst /dev/l4log-{APP} {NEWLINES} {HOST_RATE}")
+    console = b.console.read_text(errors="replace")
+    timed = re.search(r"^l4log-timed: (\d+)$", console, re.M)
     check(timed, "the newline writes printed no time")
     ms = int(timed[1])
-    lines = stamped_lines(channel_bytes(b, APP), f"{APP}'s capture")
-    check(len(lines) == NEWLINES and all(text == b"" for *_, text in lines),
-          f"{APP}: {len(lines)} stamped lines, want {NEWLINES} empty ones")
-    host = len(channel_bytes(b, APP))
+    capture = channel_bytes(b, APP)
+    lines = stamped_lines(capture, f"{APP}'s capture")
+    check(len(lines) == 2 * NEWLINES and all(text == b"" for *_, text in lines),
+          f"{APP}: {len(lines)} stamped lines, want {2 * NEWLINES} empty ones")
+    # The one-byte writes' host bytes: their lines come first.
+    host = sum(len(line) for line in capture.splitlines(keepends=True)[:NEWLINES])
     # The bucket's second's worth went at once; the last line's bytes may go just before their
     # debt is paid, and a sleeping writer wakes on a timer tick (up to 4 ms late or early).
-    longest = max(len(line) for line in channel_bytes(b, APP).splitlines(keepends=True))
+    longest = max(len(line) for line in capture.splitlines(keepends=True))
     at_least = (host - HOST_RATE - 2 * longest) * 1000 // HOST_RATE - 5
     print(f"# {NEWLINES} newlines made {host} host bytes in {ms} ms (at least {at_least} ms at {HOST_RATE} B/s)")
     check(ms >= at_least, f"{host} host bytes went in {ms} ms: more than {HOST_RATE} bytes per second")
+    burst = re.search(r"^l4log-burst: (-?\d+)$", console, re.M)
+    check(burst, "the one write of newlines printed no burst")
+    allowed = HOST_RATE + MAX_CHUNK[suite.target]
+    print(f"# one write of {NEWLINES} newlines: at most {burst[1]} host bytes beyond {HOST_RATE} B/s "
+          f"(allowed {allowed}: the bucket and one host call)")
+    check(int(burst[1]) <= allowed,
+          f"one write of newlines put {burst[1]} host bytes beyond the rate on the host at once (allowed {allowed})")
 
 
 PER_TARGET = [
