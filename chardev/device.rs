@@ -67,10 +67,14 @@ impl Devices {
             params::check_node_access(&spec.node, spec.access)?;
             let stream =
                 HostLog::resolve(spec.address).inspect_err(|_| spec.report_no_host_channel())?;
-            if let Some(earlier) = streams.iter().position(|other| *other == stream) {
+            if let Some(earlier) = streams
+                .iter()
+                .position(|other| HostLog::same_stream(other, &stream))
+            {
                 pr_err!(
-                    "/dev/{} and /dev/{} write to the same host stream, {}: one stream, one device\n",
+                    "/dev/{} ({}) and /dev/{} ({}) write to the same host stream: one stream, one device\n",
                     &*specs[earlier].node,
+                    streams[earlier],
                     &*spec.node,
                     stream
                 );

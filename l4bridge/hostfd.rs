@@ -28,15 +28,41 @@ extern "C" {
     // arch/um/include/shared/os.h, exported to modules by arch/um/kernel/ksyms.c. Returns the
     // bytes written or a negative host errno.
     fn os_write_file(fd: c_int, buf: *const c_void, len: c_int) -> c_int;
+
+    // rust/hostfd.c: the host device and inode of the UML process's descriptor `fd` (a host
+    // `fstat`), or a negative host errno.
+    fn l4log_host_fd_file(fd: c_int, dev: *mut u64, ino: *mut u64) -> c_int;
 }
 
-/// A host file descriptor's number: the stream a channel names.
+/// A host file descriptor: the stream a channel names, and the host file it writes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct HostFdNumber(c_int);
+pub(crate) struct HostFdNumber {
+    fd: c_int,
+    /// The host file's device and inode; `None` when the host cannot say (the descriptor is
+    /// not open, which [`HostFd::open`] reports).
+    file: Option<(u64, u64)>,
+}
+
+impl HostFdNumber {
+    fn new(fd: c_int) -> Self {
+        let (mut dev, mut ino) = (0, 0);
+        // SAFETY: `dev` and `ino` are valid for writes; the helper asks the host about `fd`
+        // and has no other effect.
+        let found = unsafe { l4log_host_fd_file(fd, &mut dev, &mut ino) } == 0;
+        Self {
+            fd,
+            file: found.then_some((dev, ino)),
+        }
+    }
+}
 
 impl kernel::fmt::Display for HostFdNumber {
     fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
-        write!(f, "host file descriptor {}", self.0)
+        write!(f, "host file descriptor {}", self.fd)?;
+        if let Some((dev, ino)) = self.file {
+            write!(f, ", device {dev:#x} inode {ino}")?;
+        }
+        Ok(())
     }
 }
 
@@ -68,10 +94,19 @@ impl Channel for HostFd {
                 return Err(EINVAL);
             }
         };
-        Ok(HostFdNumber(fd))
+        Ok(HostFdNumber::new(fd))
     }
 
-    fn open(HostFdNumber(fd): HostFdNumber) -> Result<Self> {
+    /// Two descriptors of one host file (a `dup`, or the same pipe, terminal or file opened
+    /// twice) are one stream: their writes would interleave on the host.
+    fn same_stream(a: &HostFdNumber, b: &HostFdNumber) -> bool {
+        match (a.file, b.file) {
+            (Some(a), Some(b)) => a == b,
+            _ => a.fd == b.fd,
+        }
+    }
+
+    fn open(HostFdNumber { fd, .. }: HostFdNumber) -> Result<Self> {
         let host = HostFd { fd };
         // A zero-length write checks that the descriptor is open for writing.
         host.write_once(&[]).map_err(|err| {

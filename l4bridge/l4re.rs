@@ -117,6 +117,16 @@ impl Channel for L4ReLog {
         Ok(LogCap(cap))
     }
 
+    /// Two capabilities of one log object (ned's `caps` naming one object twice, or the
+    /// task's log capability again) are one stream.
+    fn same_stream(a: &LogCap, b: &LogCap) -> bool {
+        // SAFETY: by the type invariant both capabilities are the task's own and name objects;
+        // the helper asks the task whether they name the same one (a system call under the
+        // vCPU lock, which it holds only around the call and the read of its result, and does
+        // not sleep) and has no other effect.
+        a == b || unsafe { bindings::l4log_l4_same_object(a.0, b.0) } != 0
+    }
+
     fn open(LogCap(cap): LogCap) -> Result<Self> {
         // INVARIANT: only `resolve` makes a `LogCap`, of a capability of the task's environment
         // that names an object.

@@ -62,12 +62,17 @@ pub(crate) trait Channel: Sized + Send + Sync {
     /// marks); a longer one it cuts where it likes. Unlimited unless the host says otherwise.
     const HOST_LINE_MAX: usize = usize::MAX;
 
-    /// What an address names on this platform: a host stream that two addresses name alike
-    /// resolve to equal values of.
+    /// What an address names on this platform: a port, a host descriptor, a capability.
     type Stream: Copy + PartialEq + kernel::fmt::Display;
 
     /// The host stream `address` names, or why it names none (with a message).
     fn resolve(address: Address<'_>) -> Result<Self::Stream>;
+
+    /// Whether `a` and `b` reach the same stream on the host: equal, or two names of one (two
+    /// descriptors of one host file, two capabilities of one log object).
+    fn same_stream(a: &Self::Stream, b: &Self::Stream) -> bool {
+        a == b
+    }
 
     /// Takes hold of `stream`, or explains why the host offers none there.
     fn open(stream: Self::Stream) -> Result<Self>;
@@ -140,6 +145,11 @@ impl<C: Channel> Bridge<C> {
     /// taking hold of it: addresses that name one stream resolve equal.
     pub(crate) fn resolve(address: Address<'_>) -> Result<C::Stream> {
         C::resolve(address)
+    }
+
+    /// Whether the resolved streams `a` and `b` reach the same stream on the host.
+    pub(crate) fn same_stream(a: &C::Stream, b: &C::Stream) -> bool {
+        C::same_stream(a, b)
     }
 
     fn with_channel(channel: C) -> Self {

@@ -22,5 +22,8 @@ int l4log_apply_node_access(struct miscdevice *misc, unsigned short mode, unsign
 void l4log_current_writer(char *comm, int *tgid, unsigned long long *started,
 			  unsigned long long *ns);
 void l4log_cond_resched(void);
+/* UML only (rust/hostfd.c): the host device and inode of the UML process's
+ * descriptor @fd, or the negative host errno. */
+int l4log_host_fd_file(int fd, u64 *dev, u64 *ino);
 
 #endif /* L4LOG_RUST_HELPERS_H */

@@ -15,7 +15,9 @@
 
 #include <asm/generic/vcpu.h>
 #include <l4/re/env.h>
+#include <l4/sys/consts.h>
 #include <l4/sys/ipc.h>
+#include <l4/sys/task.h>
 #include <l4/sys/types.h>
 #include <l4/sys/utcb.h>
 #include <l4/sys/vcon.h>
@@ -45,6 +47,19 @@ int l4log_l4_is_invalid_cap(l4_cap_idx_t cap)
 unsigned long l4log_l4_ipc_error(l4_msgtag_t tag, l4_utcb_t *utcb)
 {
 	return l4_ipc_error(tag, utcb);
+}
+
+/* The system call and the read of its result, which must both run under the lock. */
+static int l4log_cap_equal(l4_cap_idx_t a, l4_cap_idx_t b)
+{
+	l4_msgtag_t tag = l4_task_cap_equal(L4_BASE_TASK_CAP, a, b);
+
+	return !l4_ipc_error(tag, l4_utcb()) && l4_msgtag_label(tag) == 1;
+}
+
+int l4log_l4_same_object(l4_cap_idx_t a, l4_cap_idx_t b)
+{
+	return L4XV_FN_i(l4log_cap_equal(a, b));
 }
 
 /* The IPC and the read of its error, which must both run under the lock. */

@@ -36,6 +36,14 @@ int l4log_l4re_named_cap(const char *name, unsigned int len, l4_cap_idx_t *cap);
 int l4log_l4_is_invalid_cap(l4_cap_idx_t cap);
 
 /*
+ * Whether @a and @b name the same kernel object with the same rights in
+ * this task (l4_task_cap_equal(), a system call to the task, made under the
+ * L4Linux vCPU lock as the kernel's IPCs are). Returns 1 or 0; 0 also when
+ * the call fails.
+ */
+int l4log_l4_same_object(l4_cap_idx_t a, l4_cap_idx_t b);
+
+/*
  * The IPC error in @tag, read from @utcb: 0 when the IPC succeeded, otherwise
  * an L4_IPC_* code (l4_ipc_error()). Only meaningful before anything else
  * uses that UTCB.

@@ -191,29 +191,40 @@ BAD_EVERYWHERE = [
     ("app=1,", "channels: '' is no channel name", "EINVAL"),
 ]
 # ... and per target: a channel whose host side is missing or taken.
+# uml: the descriptor of /dev/l4log's host log in this boot (its insmod-args' host_channel),
+# and that host_channel for a load of its own.
+UML_HOST_LOG_FD = "$(sed 's/.*host_channel=\\([0-9]*\\).*/\\1/' /l4log-run/insmod-args)"
+UML_OWN_FD = f"host_channel={UML_HOST_LOG_FD}"
 BAD_BY_TARGET = {
     # Two devices on one host stream, however it is named, /dev/l4log's included.
-    "qemu": [("app=1,audit=0x1", "/dev/l4log-app and /dev/l4log-audit write to the same host stream, I/O port 0x1", "EINVAL"),
-             ("app=0xe9", "/dev/l4log and /dev/l4log-app write to the same host stream, I/O port 0xe9", "EINVAL"),
-             ("app=233", "/dev/l4log and /dev/l4log-app write to the same host stream, I/O port 0xe9", "EINVAL"),
+    "qemu": [("app=1,audit=0x1", "/dev/l4log-app (I/O port 0x1) and /dev/l4log-audit (I/O port 0x1) write to "
+              "the same host stream", "EINVAL"),
+             ("app=0xe9", "/dev/l4log (I/O port 0xe9) and /dev/l4log-app (I/O port 0xe9) write to the same host "
+              "stream", "EINVAL"),
+             ("app=233", "/dev/l4log (I/O port 0xe9) and /dev/l4log-app (I/O port 0xe9) write to the same host "
+              "stream", "EINVAL"),
              ("app=0x60", "I/O port 0x60 cannot be claimed", "EBUSY"),
              ("app=0xec", "no host debug console at I/O port 0xec", "ENODEV"),
              ("app", "app is not an I/O port", "EINVAL"),
              ("app=0xea:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions", "EINVAL")],
-    "uml": [("app=1,audit=0x1", "/dev/l4log-app and /dev/l4log-audit write to the same host stream, "
-             "host file descriptor 1", "EINVAL"),
-            ("app=2", "/dev/l4log and /dev/l4log-app write to the same host stream, host file descriptor 2", "EINVAL"),
+    "uml": [(f"app=1,audit=0x1 {UML_OWN_FD}", "/dev/l4log-app (host file descriptor 1, device ", "EINVAL"),
+            # The UML process's standard output and error are one host file (the runner's
+            # console): a second name of the default channel's stream.
+            ("app=1", re.compile(r"/dev/l4log \(host file descriptor 2, device (0x[0-9a-f]+) inode (\d+)\) and "
+                                 r"/dev/l4log-app \(host file descriptor 1, device \1 inode \2\) write to the "
+                                 r"same host stream: one stream, one device"), "EINVAL"),
+            ("app=2", "/dev/l4log (host file descriptor 2, device ", "EINVAL"),
             # A descriptor no process has open (the runner passes UML some of its own, which
             # go above 99 when many cases run at once).
-            ("app=1000000", "host file descriptor 1000000 cannot be written (host error 9: not open", "ENODEV"),
+            (f"app=1000000 {UML_OWN_FD}", "host file descriptor 1000000 cannot be written (host error 9: not open",
+             "ENODEV"),
             # /dev/l4log's own descriptor: the boot loads l4log.ko with host_channel=FD.
-            ("app=$(sed 's/.*host_channel=\\([0-9]*\\).*/\\1/' /l4log-run/insmod-args) "
-             "host_channel=$(sed 's/.*host_channel=\\([0-9]*\\).*/\\1/' /l4log-run/insmod-args)",
-             "/dev/l4log and /dev/l4log-app write to the same host stream, host file descriptor", "EINVAL"),
+            (f"app={UML_HOST_LOG_FD} {UML_OWN_FD}", "/dev/l4log (host file descriptor ", "EINVAL"),
             ("app", "app is not a host file descriptor", "EINVAL"),
             ("app=2:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions", "EINVAL")],
-    "l4linux": [("app=audit,audit", "/dev/l4log-app and /dev/l4log-audit write to the same host stream, "
-                 "L4Re capability", "EINVAL"),
+    "l4linux": [("app=audit,audit", re.compile(r"/dev/l4log-app \(L4Re capability (0x[0-9a-f]+)\) and "
+                                               r"/dev/l4log-audit \(L4Re capability \1\) write to the same host "
+                                               r"stream"), "EINVAL"),
                 ("nosuch", "no capability nosuch in the L4Linux task's environment", "ENOENT"),
                 ("app=5", "5: on L4Linux a host channel is an L4Re capability's name", "EINVAL"),
                 ("app:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions", "EINVAL")],
@@ -221,10 +232,36 @@ BAD_BY_TARGET = {
 GOOD_ADDRESS = {"qemu": "=0xea", "uml": None, "l4linux": ""}
 
 
+def uml_same_file_twice():
+    """uml: two descriptors of one host file, each opened on its own (not dup'd), and the bad
+    load that names both."""
+    path = f"/tmp/l4log-same-file-{os.getpid()}"
+    fds = tuple(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) for _ in range(2))
+    os.unlink(path)
+    pattern = (rf"/dev/l4log-app \(host file descriptor {fds[0]}, device (0x[0-9a-f]+) inode (\d+)\) and "
+               rf"/dev/l4log-audit \(host file descriptor {fds[1]}, device \1 inode \2\) write to the same host "
+               "stream")
+    return fds, (f"app={fds[0]},audit={fds[1]} {UML_OWN_FD}", re.compile(pattern), "EINVAL")
+
+
 def channels_bad_parameters(suite):
     """Each bad `channels` fails the load with its message and leaves no device nor module;
     then a good one with its own mode and group loads, and its node has them."""
     bad = BAD_EVERYWHERE + BAD_BY_TARGET[suite.target]
+    host_fds = ()
+    if suite.target == "uml":
+        host_fds, twice = uml_same_file_twice()
+        bad = bad + [twice]
+    try:
+        b = boot_bad_loads(suite, bad, host_fds)
+    finally:
+        for fd in host_fds:
+            os.close(fd)
+    check_bad_loads(b, bad)
+
+
+def boot_bad_loads(suite, bad, host_fds):
+    """Boots a guest that tries each load of `bad`, then the good one."""
     steps = ["rmmod l4log || exit 1"]
     for i, (channels, *_) in enumerate(bad):
         steps.append(f"echo '<6>l4log-bad-{i}' >/dev/kmsg; "
@@ -236,7 +273,11 @@ def channels_bad_parameters(suite):
     steps.append('echo "l4log-nodes: $(stat -c \'%n %a %u %g\' /dev/l4log /dev/l4log-app /dev/l4log-audit | '
                  "tr '\\n' ' ')\"")
     steps.append(f"echo 'after the bad ones' >/dev/l4log-{APP}")
-    b = suite.boot("\n".join(steps))
+    return suite.boot("\n".join(steps), **({"host_fds": host_fds} if host_fds else {}))
+
+
+def check_bad_loads(b, bad):
+    """Each bad load failed with its errno and message and left nothing; the good one loaded."""
     console = b.console.read_text(errors="replace")
     results = dict((int(i), (status, left.strip())) for i, status, left in
                    re.findall(r"^l4log-bad: (\d+) (\d+) ?(.*)$", console, re.M))
@@ -247,7 +288,8 @@ def channels_bad_parameters(suite):
               f"insmod channels={channels} failed with errno {status}, not {errno_name}")
         check(not left, f"insmod channels={channels} failed but left {left}")
         log = b.dmesg.split(f"l4log-bad-{i}", 1)[-1].split(f"l4log-bad-{i + 1}", 1)[0]
-        check(message in log, f"insmod channels={channels}: no message {message!r} in the kernel log:\n{log[:600]}")
+        found = message.search(log) if isinstance(message, re.Pattern) else message in log
+        check(found, f"insmod channels={channels}: no message {message!r} in the kernel log:\n{log[:600]}")
     nodes = re.search(r"^l4log-nodes: (.*)$", console, re.M)
     check(nodes and nodes[1].split() == ["/dev/l4log", "600", "0", "0", "/dev/l4log-app", "660", "0", "100",
                                          "/dev/l4log-audit", "600", "0", "0"],
