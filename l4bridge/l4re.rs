@@ -16,6 +16,10 @@
 //! allocation, nothing that sleeps. The IPC is a send without timeout; it returns when the log
 //! server has the message. A failed IPC (no such object, the log server gone, a cancelled send)
 //! ends the write with `EIO`, after the chunks that went before it.
+//!
+//! The L4Re log server (moe) ends a message at its first NUL byte and drops the rest; the
+//! kernel's log object prints NUL as any byte. A NUL therefore ends its IPC: on moe's channels
+//! only the NUL is lost, and text with no NUL goes in the same IPCs as before.
 
 use super::{Address, Channel, Patience, WriteError};
 use kernel::{ffi::c_uint, prelude::*};
@@ -133,25 +137,35 @@ impl Channel for L4ReLog {
         Ok(Self { cap })
     }
 
-    /// One vcon write IPC per chunk. The IPC has no timeout and its sender cannot see that the
-    /// log server is slow, so there is nothing to ask `patience` (see the module documentation).
+    /// One vcon write IPC per chunk, and one more after each NUL byte in it. The IPC has no
+    /// timeout and its sender cannot see that the log server is slow, so there is nothing to
+    /// ask `patience` (see the module documentation).
     fn send(&self, chunk: &[u8], _patience: &mut dyn Patience) -> Result<(), WriteError> {
-        let len = vcon_len(chunk.len()).ok_or(WriteError {
-            sent: 0,
-            error: EINVAL,
-        })?;
-        // SAFETY: `chunk` is valid for reads of `len` bytes, which the helper copies into this
+        // moe's log server ends a message at a NUL byte and drops the rest of it (the kernel's
+        // log object prints the NUL): a NUL ends its IPC, so that no more than the NUL is lost.
+        let mut sent = 0;
+        for piece in chunk.split_inclusive(|byte| *byte == 0) {
+            self.send_ipc(piece)
+                .map_err(|error| WriteError { sent, error })?;
+            sent += piece.len();
+        }
+        Ok(())
+    }
+}
+
+impl L4ReLog {
+    /// One vcon write IPC of `piece` (1 to [`VCON_WRITE_SIZE`] bytes): all of it or none.
+    fn send_ipc(&self, piece: &[u8]) -> Result {
+        let len = vcon_len(piece.len()).ok_or(EINVAL)?;
+        // SAFETY: `piece` is valid for reads of `len` bytes, which the helper copies into this
         // vCPU's UTCB and does not keep; `len` is at most `VCON_WRITE_SIZE`, the room the UTCB
         // has for them (checked by `vcon_len`, and again by the helper). `self.cap` names the
         // object by the type invariant. The helper holds the vCPU lock only around the IPC
         // and the read of its error, and does not sleep.
-        let error = unsafe { bindings::l4log_vcon_send(self.cap, chunk.as_ptr().cast(), len) };
+        let error = unsafe { bindings::l4log_vcon_send(self.cap, piece.as_ptr().cast(), len) };
         if error != 0 {
-            // A vcon write is all or nothing: the log server got no byte of this chunk.
-            return Err(WriteError {
-                sent: 0,
-                error: EIO,
-            });
+            // A vcon write is all or nothing: the log server got no byte of this piece.
+            return Err(EIO);
         }
         Ok(())
     }

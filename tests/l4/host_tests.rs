@@ -28,8 +28,16 @@ struct FakeLog {
     fail_at: Option<(usize, c_ulong)>,
 }
 
-/// The capabilities of the fake environment's caps table: name and capability.
-const NAMED_CAPS: [(&str, Cap); 2] = [("app", 0x2000), ("invalid", L4_INVALID_CAP_BIT)];
+/// The capabilities of the fake environment's caps table: name and capability. `again` names
+/// the object that `app` names, in a slot of its own.
+const NAMED_CAPS: [(&str, Cap); 3] = [
+    ("app", 0x2000),
+    ("again", 0x3000),
+    ("invalid", L4_INVALID_CAP_BIT),
+];
+
+/// The slots that name one object in the fake task.
+const SAME_OBJECT: [Cap; 2] = [0x2000, 0x3000];
 
 static FAKE: Mutex<FakeLog> = Mutex::new(FakeLog {
     log_cap: 0x1000,
@@ -67,6 +75,11 @@ extern "C" fn l4log_l4re_named_cap(name: *const c_char, len: c_uint, cap: *mut C
 #[no_mangle]
 extern "C" fn l4log_l4_is_invalid_cap(cap: Cap) -> c_int {
     c_int::from(cap & L4_INVALID_CAP_BIT != 0)
+}
+
+#[no_mangle]
+extern "C" fn l4log_l4_same_object(a: Cap, b: Cap) -> c_int {
+    c_int::from(a == b || (SAME_OBJECT.contains(&a) && SAME_OBJECT.contains(&b)))
 }
 
 #[no_mangle]
@@ -108,8 +121,11 @@ fn writes() -> Vec<Vec<u8>> {
     FAKE.lock().unwrap().writes.clone()
 }
 
+/// `len` bytes of every value but 0 (a NUL ends its IPC: see `a_nul_ends_its_ipc`).
 fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    (0..len)
+        .map(|i| ((i * 7 + i / 251) % 255 + 1) as u8)
+        .collect()
 }
 
 #[cfg(test)]
@@ -215,6 +231,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_nul_ends_its_ipc() {
+        let _serial = reset(None);
+        let log = HostLog::open(Address::Default).unwrap();
+        log.write(b"ab\0cd\0\0e\n", &mut NoWait).unwrap();
+        let want: Vec<Vec<u8>> = vec![
+            b"ab\0".to_vec(),
+            b"cd\0".to_vec(),
+            b"\0".to_vec(),
+            b"e\n".to_vec(),
+        ];
+        assert_eq!(writes(), want);
+        assert_eq!(log.stats().bytes, 9);
+    }
+
+    /// 498 bytes with a NUL inside the first chunk and one at its end.
+    fn with_nuls() -> Vec<u8> {
+        let mut data = pattern(488 + 10);
+        data[100] = 0;
+        data[487] = 0;
+        data
+    }
+
+    #[test]
+    fn nuls_split_chunks_but_no_chunk_grows() {
+        let _serial = reset(None);
+        let log = HostLog::open(Address::Default).unwrap();
+        log.write(&with_nuls(), &mut NoWait).unwrap();
+        let sizes: Vec<usize> = writes().iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![101, 387, 10]);
+        assert_eq!(writes().concat(), with_nuls());
+    }
+
+    #[test]
+    fn a_failed_ipc_after_a_nul_reports_the_bytes_before_it() {
+        let _serial = reset(Some((1, 0x04)));
+        let log = HostLog::open(Address::Default).unwrap();
+        let err = log.write(&with_nuls(), &mut NoWait).unwrap_err();
+        assert_eq!(err.sent, 101, "the piece after the first NUL failed");
+        assert_eq!(writes().len(), 2, "no IPC after the failed one");
+    }
+
+    #[test]
+    fn two_slots_of_one_object_are_one_stream() {
+        let _serial = reset(None);
+        let app = HostLog::resolve(Address::Name("app")).unwrap();
+        let again = HostLog::resolve(Address::Name("again")).unwrap();
+        let default = HostLog::resolve(Address::Default).unwrap();
+        assert!(HostLog::same_stream(&app, &again));
+        assert!(HostLog::same_stream(&app, &app));
+        assert!(!HostLog::same_stream(&app, &default));
     }
 
     #[test]

@@ -20,6 +20,7 @@ void l4log_check_vcpu_unlock(unsigned long flags);
 /* Runs @fn under the lock and gives its value, as L4Linux's macro of the name. */
 #define L4XV_FN(rettype, fn) \
 	({ rettype __r; L4XV_V(__f); L4XV_L(__f); __r = fn; L4XV_U(__f); __r; })
+#define L4XV_FN_i(fn) L4XV_FN(int, fn)
 #define L4XV_FN_ul(fn) L4XV_FN(unsigned long, fn)
 
 #endif /* L4LOG_CHECK_ASM_GENERIC_VCPU_H */
