@@ -4,7 +4,10 @@
 //!
 //! L4Linux runs as an L4Re task on the Fiasco microkernel. Its environment names a log
 //! capability (`l4re_env()->log`), a vcon: the kernel's own log object, shown on the serial
-//! console, or one that ned made, which prefixes each line with its tag. One vcon write IPC
+//! console, or one that ned made, which prefixes each line with its tag. `/dev/l4log` writes to
+//! a capability of its own, `l4log`, when ned gives one (tagged: no guest line can pass for
+//! another component's, and the console's messages do not come between its bytes), else to
+//! that log capability. One vcon write IPC
 //! carries the opcode and the length in the first two message registers and the bytes in the
 //! rest, so at most `L4_VCON_WRITE_SIZE` bytes (488 on amd64: 61 registers of 8 bytes). The value
 //! is the headers' own: bindgen evaluates it from `rust/bindings_l4re.h`.
@@ -95,17 +98,20 @@ impl Channel for L4ReLog {
 
     type Stream = LogCap;
 
-    /// `address` names a capability in the L4Linux task's environment (ned's `caps` table);
-    /// by default the task's log capability, `l4re_env()->log`.
+    /// `address` names a capability in the L4Linux task's environment (ned's `caps` table).
+    /// By default the capability named [`DEFAULT_CAP_NAME`], a log of `/dev/l4log`'s own that
+    /// the log server tags, when the boot configuration gives one; else the task's log
+    /// capability, `l4re_env()->log`, the console's.
     fn resolve(address: Address<'_>) -> Result<LogCap> {
         let cap = match address {
-            Address::Default => {
+            Address::Default => match find_cap(DEFAULT_CAP_NAME)? {
+                Some(cap) => cap,
                 // SAFETY: `l4log_l4re_log_cap` reads the log capability from the L4Re
                 // environment of this task, which L4Re set up before L4Linux started and which
                 // stays mapped and unchanged while it runs; it has no other effect and no
                 // precondition.
-                unsafe { bindings::l4log_l4re_log_cap() }
-            }
+                None => unsafe { bindings::l4log_l4re_log_cap() },
+            },
             Address::Number(number) => {
                 pr_err!("{number}: on L4Linux a host channel is an L4Re capability's name\n");
                 return Err(EINVAL);
@@ -171,9 +177,21 @@ impl L4ReLog {
     }
 }
 
+/// The name of `/dev/l4log`'s own log capability in the task's environment, when the boot
+/// configuration gives one (`configs/l4re/l4log.cfg`).
+const DEFAULT_CAP_NAME: &str = "l4log";
+
 /// The capability named `name` in the task's environment, without an IPC (a name with `/`,
 /// which would ask a name space, is refused): `ENOENT` with a message when there is none.
 fn named_cap(name: &str) -> Result<bindings::l4_cap_idx_t> {
+    find_cap(name)?.ok_or_else(|| {
+        pr_err!("no capability {name} in the L4Linux task's environment (ned: caps = {{ {name} = ... }})\n");
+        ENOENT
+    })
+}
+
+/// The capability named `name` in the task's environment, if there is one.
+fn find_cap(name: &str) -> Result<Option<bindings::l4_cap_idx_t>> {
     let len = c_uint::try_from(name.len()).map_err(|_| EINVAL)?;
     if name.contains('/') {
         pr_err!("{name}: a channel's capability is one of the task's own, without '/'\n");
@@ -183,11 +201,8 @@ fn named_cap(name: &str) -> Result<bindings::l4_cap_idx_t> {
     // SAFETY: `name` is valid for reads of `len` bytes, which the helper compares with the
     // names of the environment's capabilities and does not keep; `cap` is valid for a write.
     // The environment stays mapped and unchanged while L4Linux runs.
-    if unsafe { bindings::l4log_l4re_named_cap(name.as_ptr().cast(), len, &mut cap) } != 0 {
-        pr_err!("no capability {name} in the L4Linux task's environment (ned: caps = {{ {name} = ... }})\n");
-        return Err(ENOENT);
-    }
-    Ok(cap)
+    let found = unsafe { bindings::l4log_l4re_named_cap(name.as_ptr().cast(), len, &mut cap) } == 0;
+    Ok(found.then_some(cap))
 }
 
 /// The length of a chunk as the vcon helper takes it: `None` unless `1..=VCON_WRITE_SIZE`.

@@ -468,25 +468,33 @@ def l4_cpus(boot_set):
 L4_TAGGED = re.compile(rb"\x1b\[[0-9;]*m(?P<tag>[A-Za-z0-9_-]{1,8}) *[|:] (?P<text>.*)$")
 L4_COLOUR = re.compile(rb"\x1b\[[0-9;]*m")
 L4_LINE_END = b"\x1b[0m"
+# The tag of /dev/l4log's own log capability (configs/l4re/l4log.cfg).
+L4_DEFAULT_TAG = "l4log"
 
 
-def split_l4_channels(boot):
-    """l4linux: each named channel's lines of the serial console, without the log server's tag
-    and colours, into the channel's capture. Bytes of a channel are taken as they are, but for the
-    colour sequences the log server puts around them (so a byte-exact comparison holds for text
-    without ESC and NUL bytes: the L4Re log server ends a message at a NUL)."""
-    captures = {name: bytearray() for name in boot.channel_ports}
-    console = boot.host_log.read_bytes() if boot.host_log.exists() else b""
+def l4_channel_text(console, tag):
+    """l4linux: the lines of the serial console capture `console` (bytes) that the L4Re log
+    server printed with `tag`, without the tag and colours. Bytes of a channel are taken as
+    they are, but for the colour sequences the log server puts around them (so a byte-exact
+    comparison holds for text without ESC and NUL bytes: the log server drops a NUL)."""
+    data = bytearray()
     for line in console.split(b"\n"):
         line = line.rstrip(b"\r")
         found = L4_TAGGED.search(line)
-        if not found or found["tag"].decode() not in captures:
+        if not found or found["tag"].decode() != tag:
             continue
         text = found["text"]
         complete = text.endswith(L4_LINE_END)
-        captures[found["tag"].decode()] += L4_COLOUR.sub(b"", text) + (b"\n" if complete else b"")
-    for name, data in captures.items():
-        boot.channel_log(name).write_bytes(bytes(data))
+        data += L4_COLOUR.sub(b"", text) + (b"\n" if complete else b"")
+    return bytes(data)
+
+
+def split_l4_channels(boot):
+    """l4linux: each named channel's lines of the serial console into the channel's capture
+    (l4_channel_text)."""
+    console = boot.host_log.read_bytes() if boot.host_log.exists() else b""
+    for name in boot.channel_ports:
+        boot.channel_log(name).write_bytes(l4_channel_text(console, name))
 
 
 def control_lines(boot, text):
@@ -595,10 +603,12 @@ class L4ConsoleWatcher(threading.Thread):
         """A console line as the other targets show theirs: a named channel's line, which the
         log server printed with its tag and colours, as `host-log[NAME]| text`."""
         tagged = L4_TAGGED.search(line)
-        if tagged and tagged["tag"].decode() in self.boot.channel_ports:
+        tag = tagged and tagged["tag"].decode()
+        if tag in self.boot.channel_ports or tag == L4_DEFAULT_TAG:
             if tagged.start():
                 show_line(line[:tagged.start()])
-            show_line(L4_COLOUR.sub(b"", tagged["text"]), f"host-log[{tagged['tag'].decode()}]| ")
+            prefix = "host-log| " if tag == L4_DEFAULT_TAG else f"host-log[{tag}]| "
+            show_line(L4_COLOUR.sub(b"", tagged["text"]), prefix)
         else:
             show_line(line)
 

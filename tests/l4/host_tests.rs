@@ -20,6 +20,8 @@ type Cap = c_ulong;
 /// What the fake L4Re log saw, and how it should behave.
 struct FakeLog {
     log_cap: Cap,
+    /// The capability named `l4log`, `/dev/l4log`'s own, when the environment has one.
+    own_cap: Option<Cap>,
     /// Bytes of every vcon write, in order.
     writes: Vec<Vec<u8>>,
     /// The capability of every vcon write, in order.
@@ -41,6 +43,7 @@ const SAME_OBJECT: [Cap; 2] = [0x2000, 0x3000];
 
 static FAKE: Mutex<FakeLog> = Mutex::new(FakeLog {
     log_cap: 0x1000,
+    own_cap: None,
     writes: Vec::new(),
     caps: Vec::new(),
     fail_at: None,
@@ -59,8 +62,10 @@ extern "C" fn l4log_l4re_log_cap() -> Cap {
 extern "C" fn l4log_l4re_named_cap(name: *const c_char, len: c_uint, cap: *mut Cap) -> c_int {
     // SAFETY: the transport passes a name of `len` readable bytes.
     let name = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), len as usize) };
+    let own = FAKE.lock().unwrap().own_cap.map(|cap| ("l4log", cap));
     match NAMED_CAPS
         .iter()
+        .chain(own.iter())
         .find(|(known, _)| known.as_bytes() == name)
     {
         Some((_, found)) => {
@@ -86,7 +91,9 @@ extern "C" fn l4log_l4_same_object(a: Cap, b: Cap) -> c_int {
 extern "C" fn l4log_vcon_send(cap: Cap, buf: *const c_char, len: c_uint) -> c_ulong {
     let mut fake = FAKE.lock().unwrap();
     assert!(
-        cap == fake.log_cap || NAMED_CAPS.iter().any(|(_, named)| *named == cap),
+        cap == fake.log_cap
+            || fake.own_cap == Some(cap)
+            || NAMED_CAPS.iter().any(|(_, named)| *named == cap),
         "vcon write to a capability the environment does not have"
     );
     fake.caps.push(cap);
@@ -110,6 +117,7 @@ fn reset(fail_at: Option<(usize, c_ulong)>) -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut fake = FAKE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     fake.log_cap = 0x1000;
+    fake.own_cap = None;
     fake.writes.clear();
     fake.caps.clear();
     fake.fail_at = fail_at;
@@ -284,6 +292,21 @@ mod tests {
         assert!(HostLog::same_stream(&app, &again));
         assert!(HostLog::same_stream(&app, &app));
         assert!(!HostLog::same_stream(&app, &default));
+    }
+
+    #[test]
+    fn the_default_is_the_own_capability_when_there_is_one() {
+        let _serial = reset(None);
+        HostLog::open(Address::Default)
+            .unwrap()
+            .write(b"console\n", &mut NoWait)
+            .unwrap();
+        FAKE.lock().unwrap().own_cap = Some(0x4000);
+        HostLog::open(Address::Default)
+            .unwrap()
+            .write(b"own\n", &mut NoWait)
+            .unwrap();
+        assert_eq!(FAKE.lock().unwrap().caps, vec![0x1000, 0x4000]);
     }
 
     #[test]

@@ -17,8 +17,8 @@ import functools
 import random
 import re
 
-from .harness import (PAGE, PARAMS, PATTERN, RAW, Case, Failure, Prng, after_insmod, check, check_bytes,
-                      escaped, guest, host_bytes, kernel_trouble, l4_framed, part)
+from .harness import (L4_CONSOLE_ENTRY, PAGE, PARAMS, PATTERN, RAW, Case, Failure, Prng, after_insmod, check,
+                      check_bytes, escaped, guest, host_bytes, kernel_trouble, l4_framed, part)
 
 # The adversarial cases, run on each target's debug kernel in one boot, in this order.
 ADVERSARIAL = [
@@ -312,7 +312,7 @@ def batch_boot(suite, names):
     if suite.target == "l4linux":
         script = l4_framed(script, token)
     b = guest.boot_guest(suite.target, kernel_dir, module, "command", script, str(extra),
-                         quiet=True, timeout=1200)
+                         quiet=True, timeout=1200, l4_entry=L4_CONSOLE_ENTRY)
     b.frame_token = token
     suite.record(b)
     host = host_bytes(b)

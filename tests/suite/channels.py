@@ -10,7 +10,7 @@ import os
 import random
 import re
 
-from .harness import MODULE, RAW, Case, check, check_bytes, escaped, host_bytes
+from .harness import MODULE, RAW, Case, check, check_bytes, escaped, guest, host_bytes
 
 APP, AUDIT = "app", "audit"
 # On L4Linux a named channel is an L4Re log capability: the log server (moe) ends a message at
@@ -326,16 +326,27 @@ def uml_channels_host_stall(suite):
 
 
 def l4linux_channels_apart_from_console(suite):
-    """L4Linux: kernel messages printed on the console while a channel is written (console
-    messages on) do not come between the channel's bytes, which have a capability of their own
-    (on /dev/l4log, which shares the console's, they would)."""
-    data = channel_data("l4linux", 0xc0501e, 64 << 10)
+    """L4Linux: kernel messages printed on the console while the channels are written (console
+    messages on) do not come between a channel's bytes, each of which has a capability of its
+    own: a named channel's, and /dev/l4log's own when the boot configuration gives it one (the
+    entry l4log, which make run boots). A guest line that reads like another component's
+    shows under /dev/l4log's tag."""
+    data = {name: channel_data("l4linux", seed, 32 << 10) for name, seed in ((APP, 0xc0501e), ("l4log", 0xde7a))}
+    forged = b"moe     | forged-1\nfiasco: forged-2\n"
     b = suite.boot(RAW + "dmesg -n 8; { i=0; while [ $i -lt 100 ]; do echo \"<3>l4log-noise $i\" >/dev/kmsg; "
                    "i=$((i + 1)); done & }; noise=$!; "
-                   f"./l4log-test write app.data /dev/l4log-{APP} && wait $noise", {"app.data": data})
-    check_bytes(channel_bytes(b, APP), data, f"{APP}'s capture")
-    noise = b.host_log.read_bytes().count(b"l4log-noise ")
+                   f"./l4log-test write app.data /dev/l4log-{APP} & app=$!; "
+                   "./l4log-test write default.data /dev/l4log && ./l4log-test write forged /dev/l4log && "
+                   "wait $app && wait $noise",
+                   {"app.data": data[APP], "default.data": data["l4log"], "forged": forged}, l4_entry="l4log")
+    console = b.host_log.read_bytes()
+    check_bytes(channel_bytes(b, APP), data[APP], f"{APP}'s capture")
+    check_bytes(guest.l4_channel_text(console, guest.L4_DEFAULT_TAG), data["l4log"] + forged,
+                "/dev/l4log's capture (its tag's lines)")
+    noise = console.count(b"l4log-noise ")
     check(noise >= 100, f"only {noise} of the 100 kernel messages reached the console")
+    posing = [line for line in console.split(b"\n") if b"forged-" in line and b"l4log   | " not in line]
+    check(not posing, f"guest lines on the console without /dev/l4log's tag: {posing}")
 
 
 # A command name shows no backslash nor bracket (chardev/stamp.rs).

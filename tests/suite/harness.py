@@ -256,6 +256,12 @@ def l4_framed(cmd, token):
             f"status=$?; echo l4log-frame-end-{token} >/dev/ttyLv0; cat /tmp/l4log-frame; exit $status")
 
 
+# The boot entry (configs/l4re/modules.list) whose /dev/l4log writes to the console's log
+# capability, untagged: the serial console shows its bytes as they are, which the cases that
+# compare /dev/l4log's bytes need (l4_framed, l4_unframe).
+L4_CONSOLE_ENTRY = "l4log-console"
+
+
 def l4_unframe(capture, token):
     """What l4log sent between the markers of l4_framed, with Fiasco's CR before each LF gone."""
     begin, end = f"l4log-frame-begin-{token}".encode(), f"l4log-frame-end-{token}".encode()
@@ -445,6 +451,9 @@ class Suite:
         if self.target == "l4linux":
             cmd = l4_framed(cmd, token)
             options.setdefault("timeout", L4_BOOT_TIMEOUT)
+            # /dev/l4log on the console's capability, whose bytes the serial console shows
+            # as they are: what the cases compare byte for byte (configs/l4re/l4log-console.cfg).
+            options.setdefault("l4_entry", L4_CONSOLE_ENTRY)
         try:
             b = guest.boot_guest(self.target, kernel_dir, module, "command", cmd, str(extra), quiet=True,
                                  **options)
