@@ -72,9 +72,9 @@ FAIL_L4_REMAP = "/sys/kernel/debug/fail_l4_remap"
 def l4linux_arch_contracts(suite):
     """What l4linux-patches/0004 and 0010 promise, checked by the fixture module
     (tests/l4linux/fixture): set_memory_ro()/_rw() of a vmalloc page change the rights of its
-    L4 region and return 0; with the L4 remap made to fail (CONFIG_FAIL_L4_REMAP, debugfs
-    fail_l4_remap) set_memory_ro() returns the error and the page keeps its region and its rw-
-    rights; two threads flipping one page between ro and rw see no error and leave the region's
+    L4 region and return 0; with the L4 remap made to fail once (CONFIG_FAIL_L4_REMAP, debugfs
+    fail_l4_remap) set_memory_ro() returns the error and leaves the page as it was, region rw-
+    and PTE rw, and the same call again makes both read-only; two threads flipping one page between ro and rw see no error and leave the region's
     rights equal to the PTE's; kmalloc() aligns each size from 8 to 8192 bytes to the largest
     power of two dividing it, and krealloc_node_align() grants that alignment, and zeroes what
     an object shrunk in place with __GFP_ZERO no longer holds;
@@ -93,7 +93,8 @@ def l4linux_arch_contracts(suite):
         print(f"# {line}")
     want = ["set_memory_ro: 0, region r--, pte r-",
             "set_memory_rw: 0, region rw-, pte rw",
-            "set_memory_ro with a failing L4 remap: -12, region rw-, pte r-",
+            "set_memory_ro with a failing L4 remap: -12, region rw-, pte rw",
+            "set_memory_ro again: 0, region r--, pte r-",
             "set_memory_rw: 0, region rw-, pte rw",
             "kmalloc alignment: 1024 sizes, 0 misaligned, 0 refused",
             "krealloc shrink and grow in place, 0 of bytes 32-63 not zero",
