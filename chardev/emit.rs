@@ -4,7 +4,7 @@
 
 use crate::{
     escape::{Escaper, Filled, ESCAPED_LEN},
-    l4bridge::{HostLog, Patience, HOST_LINE_MAX, MAX_CHUNK},
+    l4bridge::{HostLog, Patience, WriteError, HOST_LINE_MAX, MAX_CHUNK, NUL_LINE_COST},
     stamp::{Stamp, StampKind, STAMP_MAX},
 };
 use kernel::prelude::*;
@@ -20,12 +20,15 @@ pub(crate) struct EmitError {
     pub(crate) error: Error,
 }
 
-/// Pays, before each host call, for the bytes the call adds to the text it carries (stamps,
-/// escapes, the newlines that end host lines): the rate limit's policy.
+/// Pays, before host calls, for every byte they put on the host (text, escapes, stamps, the
+/// newlines that end host lines): the rate limit's policy.
 pub(crate) trait Toll {
-    /// Returns once a host call that adds `added` bytes may go, or the error that stops the
-    /// send before it.
-    fn pay(&mut self, added: usize) -> Result;
+    /// Returns once host calls of `bytes` bytes may go, or the error that stops the send
+    /// before them.
+    fn pay(&mut self, bytes: usize) -> Result;
+
+    /// Gives back what was paid for `bytes` bytes that did not reach the host.
+    fn refund(&mut self, bytes: usize);
 }
 
 /// How a send waits: for a full host channel, and for the rate limit before each host call.
@@ -109,8 +112,7 @@ impl Emitter {
 
     /// Sends `text` to `host`, in order, escaped when `escape` is set (its first `plain` bytes
     /// are known to pass unchanged), waiting for a full host channel as `pace` says, and
-    /// paying its toll for what escaping adds before each host call. Stops at the first failed
-    /// host call or toll.
+    /// paying its toll before each host call. Stops at the first failed host call or toll.
     pub(crate) fn emit(
         &mut self,
         host: &HostLog,
@@ -121,25 +123,20 @@ impl Emitter {
     ) -> Result<(), EmitError> {
         let Pace { patience, toll } = pace;
         if !escape {
-            return send_unchanged(host, text, patience);
+            return send_unchanged(host, text, patience, toll);
         }
         let mut escaper = Escaper::new(text, plain);
         if escaper.is_verbatim() {
             // Nothing to change: sent from where it is, in the host calls escaping would make.
-            return send_unchanged(host, text, patience);
+            return send_unchanged(host, text, patience, toll);
         }
         let mut sent = 0;
         while !escaper.is_done() {
             let Filled { taken, written } = escaper.fill(&mut self.out[..]);
-            toll.pay(written - taken).map_err(|error| EmitError {
+            paid_write(host, &self.out[..written], patience, toll).map_err(|failed| EmitError {
                 consumed: sent,
-                error,
+                error: failed.error,
             })?;
-            host.write(&self.out[..written], patience)
-                .map_err(|failed| EmitError {
-                    consumed: sent,
-                    error: failed.error,
-                })?;
             sent += taken;
         }
         Ok(())
@@ -151,10 +148,26 @@ fn send_unchanged(
     host: &HostLog,
     text: &[u8],
     patience: &mut dyn Patience,
+    toll: &mut dyn Toll,
 ) -> Result<(), EmitError> {
-    host.write(text, patience).map_err(|failed| EmitError {
+    paid_write(host, text, patience, toll).map_err(|failed| EmitError {
         consumed: failed.sent,
         error: failed.error,
+    })
+}
+
+/// `bytes` to `host` once `toll` has them paid for; what a failed write did not get to the host
+/// is refunded.
+fn paid_write(
+    host: &HostLog,
+    bytes: &[u8],
+    patience: &mut dyn Patience,
+    toll: &mut dyn Toll,
+) -> Result<(), WriteError> {
+    toll.pay(bytes.len())
+        .map_err(|error| WriteError { sent: 0, error })?;
+    host.write(bytes, patience).inspect_err(|failed| {
+        toll.refund(bytes.len() - failed.sent);
     })
 }
 
@@ -247,7 +260,8 @@ impl<'a> Outbox<'a> {
         if count > 0 && self.buf[self.len - 1] == b'\n' {
             self.line_len = 0;
         } else {
-            self.line_len = self.line_len.saturating_add(count);
+            let cost = line_cost(&self.buf[self.len - count..self.len]);
+            self.line_len = self.line_len.saturating_add(cost);
         }
     }
 
@@ -283,7 +297,8 @@ impl<'a> Outbox<'a> {
             let mut done = 0;
             while done < segment.len() {
                 let want = if done < body {
-                    (body - done).min(self.line_room(1)?)
+                    let room = self.line_room(line_cost(&segment[done..=done]))?;
+                    line_fit(&segment[done..body], room)
                 } else {
                     segment.len() - done
                 };
@@ -322,14 +337,12 @@ impl<'a> Outbox<'a> {
         if self.len == 0 {
             return Ok(());
         }
-        // The call carries the text's bytes from `sent` to `taken`, escaped or not; the rest of
-        // its bytes are l4log's.
-        let added = self.len.saturating_sub(self.taken - self.sent);
-        self.toll.pay(added).map_err(|error| EmitError {
-            consumed: self.sent,
-            error,
-        })?;
-        let sent = self.host.write(&self.buf[..self.len], self.patience);
+        let sent = paid_write(
+            self.host,
+            &self.buf[..self.len],
+            &mut *self.patience,
+            &mut *self.toll,
+        );
         let reached = sent
             .as_ref()
             .map_or_else(|failed| failed.sent, |()| self.len);
@@ -353,6 +366,31 @@ impl<'a> Outbox<'a> {
 
 /// The most bytes of stamp and text a host line holds before its newline.
 const TEXT_MAX: usize = HOST_LINE_MAX - 1;
+
+/// What `bytes` cost of a host line's [`HOST_LINE_MAX`]: a byte each, and each NUL what the
+/// host call it ends adds ([`NUL_LINE_COST`]: on L4Linux the log server's colours around
+/// another IPC).
+fn line_cost(bytes: &[u8]) -> usize {
+    if NUL_LINE_COST == 0 {
+        return bytes.len();
+    }
+    bytes.len() + NUL_LINE_COST * bytes.iter().filter(|byte| **byte == 0).count()
+}
+
+/// How many bytes at the start of `bytes` cost at most `room` of a host line ([`line_cost`]).
+fn line_fit(bytes: &[u8], room: usize) -> usize {
+    if NUL_LINE_COST == 0 {
+        return bytes.len().min(room);
+    }
+    let mut cost = 0;
+    bytes
+        .iter()
+        .take_while(|byte| {
+            cost += 1 + if **byte == 0 { NUL_LINE_COST } else { 0 };
+            cost <= room
+        })
+        .count()
+}
 
 // An escaped byte, and a stamp, must fit in one host call; a stamp and an escaped byte in one
 // host line.

@@ -209,7 +209,6 @@ impl OpenFile {
         let now = self.log.stamp.any().then(Stamp::now);
         // Short only at a fault in user memory.
         let copied = iov.copy_from_iter(&mut line.spare()[..room]);
-        self.log.throttle.release_unused(granted - copied);
         let escape = self.log.escape();
         line.commit(copied, escape, now.as_ref());
         let step = Step {
@@ -243,7 +242,6 @@ impl OpenFile {
                 // have short writes continued from where the iterator stands (io_uring's
                 // `need_complete_io`); `write(2)`, `writev(2)`, aio, io_uring and splice use
                 // the count.
-                self.log.throttle.release_unused(settled.returned());
                 Err(StepError {
                     taken: settled.taken,
                     given_back: settled.given_back,
@@ -262,8 +260,6 @@ impl OpenFile {
         if !line.end_line_of_other(&now) {
             return Ok(());
         }
-        // The newline was taken from no writer: the rate limit counts it here.
-        self.log.throttle.charge(1);
         let stamping = self.stamping(line, now);
         let held = line.held().len();
         match self.log.emit(

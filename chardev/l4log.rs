@@ -130,8 +130,8 @@ impl L4Log {
     /// Sends `text`, the held bytes that `ready` describes, to the host at once: no other
     /// file's text comes between its bytes. Escaped when `escape` is set, stamped as
     /// `stamping` says on a stamped channel. Waits for the other files' sends, for a full
-    /// host channel and for the rate limit's debt (before each host call that adds bytes to
-    /// the text) as `waiting` allows.
+    /// host channel and for the rate limit (each host call is paid for before it goes) as
+    /// `waiting` allows.
     pub(crate) fn emit(
         &self,
         text: &[u8],
@@ -173,8 +173,8 @@ impl L4Log {
     }
 }
 
-/// The rate limit's toll on a send that holds `turn`: the text's bytes were paid for when
-/// they were taken; what each host call adds is paid before it goes.
+/// The rate limit's toll on a send that holds `turn`: every byte a host call puts on the host
+/// is paid before the call goes.
 struct RateToll<'a, T> {
     throttle: &'a Throttle,
     waiting: Waiting,
@@ -182,8 +182,12 @@ struct RateToll<'a, T> {
 }
 
 impl<T> Toll for RateToll<'_, T> {
-    fn pay(&mut self, added: usize) -> Result {
-        self.throttle.pay_added(added, self.waiting, self.turn)
+    fn pay(&mut self, bytes: usize) -> Result {
+        self.throttle.pay(bytes, self.waiting, self.turn)
+    }
+
+    fn refund(&mut self, bytes: usize) {
+        self.throttle.refund(bytes);
     }
 }
 

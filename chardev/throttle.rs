@@ -4,15 +4,18 @@
 //! channel's own): a token bucket.
 //!
 //! The limit bounds what the host receives: one token is one byte that reaches the host, after
-//! escaping, with stamps and the newlines l4log adds. A writer asks for up to a line buffer's
-//! worth of bytes and gets what the bucket holds; each byte it takes costs a token when taken.
-//! What a send adds to the text (stamps, escapes) is paid host call by host call, before each
-//! call: a call goes only when nothing is owed, and what it adds beyond the credit is owed,
-//! which the next call, and every writer, waits for. When the bucket is empty, the writer
-//! sleeps interruptibly until enough has been earned, or gets `EAGAIN` if its file is
-//! non-blocking. The bucket holds at most one second's worth of bytes, so the host gets at
-//! most that much, and one host call ([`crate::l4bridge::MAX_CHUNK`] bytes), more than the
-//! rate allows at any time.
+//! escaping, with stamps and the newlines l4log adds. Tokens are spent when bytes go to the
+//! host, not when a write takes them: each send pays for all the bytes it puts on the host
+//! before it makes its host calls ([`Throttle::pay`]), once nothing is owed, and what it puts
+//! beyond the credit is owed, which the next send, and every writer, waits for. So text held
+//! for its line's end, and a close's flush, pay when they go. A writer asks for up to a line
+//! buffer's worth of bytes and may take as many as the bucket holds ([`Throttle::acquire`]),
+//! without spending them: that paces writers that would only fill their line buffers. When
+//! the bucket is empty, the writer sleeps interruptibly until enough has been earned, or gets
+//! `EAGAIN` if its file is non-blocking. The bucket holds at most one second's worth of bytes,
+//! so the host gets at most that much, and one send (a line buffer's worth, escaped and
+//! stamped: up to [`crate::l4bridge::MAX_CHUNK`] bytes a host call), more than the rate allows
+//! at any time.
 
 use crate::{params, turn::Turn, waiting::Waiting};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -74,15 +77,15 @@ impl Bucket {
         self.updated = now;
     }
 
-    /// Takes up to `want` whole bytes of credit; returns how many it took.
-    pub(crate) fn take(&mut self, want: usize) -> usize {
-        let taken = usize::try_from(self.credit / NSEC_PER_SEC).map_or(want, |held| held.min(want));
-        self.credit -= taken as u64 * NSEC_PER_SEC;
-        taken
+    /// How many of `want` bytes the credit covers now (whole bytes; none while anything is
+    /// owed). Spends nothing.
+    pub(crate) fn grant(&self, want: usize) -> usize {
+        usize::try_from(self.credit / NSEC_PER_SEC).map_or(want, |held| held.min(want))
     }
 
-    /// Returns `count` bytes of credit that were taken but not used.
-    pub(crate) fn give_back(&mut self, count: usize, rate: u32) {
+    /// Gives back `count` bytes that were charged but never reached the host: what is owed
+    /// first, then credit, up to one second's worth at `rate`.
+    pub(crate) fn refund(&mut self, count: usize, rate: u32) {
         let capacity = u64::from(rate) * NSEC_PER_SEC;
         let mut returned = (count as u64).saturating_mul(NSEC_PER_SEC);
         let paid = returned.min(self.owed);
@@ -91,8 +94,7 @@ impl Bucket {
         self.credit = self.credit.saturating_add(returned).min(capacity);
     }
 
-    /// Takes `count` bytes that were sent without credit: from the credit, and what it lacks
-    /// is owed.
+    /// Spends `count` bytes that go to the host: from the credit, and what it lacks is owed.
     pub(crate) fn charge(&mut self, count: usize) {
         let charged = (count as u64).saturating_mul(NSEC_PER_SEC);
         let from_credit = charged.min(self.credit);
@@ -154,9 +156,10 @@ impl Throttle {
         self.fixed_rate.unwrap_or_else(params::rate_limit)
     }
 
-    /// Lets the caller write up to `want` bytes (not 0): returns how many (at least 1). Waits
-    /// while the bucket is empty if `waiting` is [`Waiting::Allowed`], else fails with
-    /// `EAGAIN`; a signal ends the wait with `ERESTARTSYS`.
+    /// Lets the caller take up to `want` bytes (not 0) into its line buffer: returns how many
+    /// (at least 1), as many as the bucket holds, without spending them (their send pays).
+    /// Waits while the bucket is empty or owes if `waiting` is [`Waiting::Allowed`], else
+    /// fails with `EAGAIN`; a signal ends the wait with `ERESTARTSYS`.
     pub(crate) fn acquire(&self, want: usize, waiting: Waiting) -> Result<usize> {
         // Without a limit (the default) every write step comes here: no lock for nothing.
         if self.rate() == 0 {
@@ -169,9 +172,9 @@ impl Throttle {
                 return Ok(want);
             }
             bucket.refill(self.now(), rate);
-            let taken = bucket.take(want);
-            if taken > 0 {
-                return Ok(taken);
+            let granted = bucket.grant(want);
+            if granted > 0 {
+                return Ok(granted);
             }
             if !matches!(waiting, Waiting::Allowed) {
                 return Err(EAGAIN);
@@ -200,32 +203,13 @@ impl Throttle {
         }
     }
 
-    /// Returns `count` bytes that [`Self::acquire`] granted but the writer did not use.
-    pub(crate) fn release_unused(&self, count: usize) {
-        let rate = self.rate();
-        if count > 0 && rate > 0 {
-            self.bucket.lock().give_back(count, rate);
-        }
-    }
-
-    /// Counts `count` host bytes that were sent beyond the bytes [`Self::acquire`] granted (a
-    /// newline l4log adds to a line): later writers wait until they are paid for.
-    pub(crate) fn charge(&self, count: usize) {
-        let rate = self.rate();
-        if count > 0 && rate > 0 {
-            let mut bucket = self.bucket.lock();
-            bucket.refill(self.now(), rate);
-            bucket.charge(count);
-        }
-    }
-
-    /// Before a host call that adds `added` bytes to the text it carries (stamps, escapes):
-    /// waits until nothing is owed, as `waiting` allows, then charges them. While it waits,
-    /// `turn` (the send's) is marked stalled, so that non-blocking writers waiting for it get
-    /// `EAGAIN`. Fails with `EAGAIN` (non-blocking), `ERESTARTSYS` (a signal) or `ETIMEDOUT`
-    /// (a close's deadline) with nothing charged.
-    pub(crate) fn pay_added<T>(&self, added: usize, waiting: Waiting, turn: &Turn<T>) -> Result {
-        if added == 0 || self.rate() == 0 {
+    /// Before host calls that put `bytes` bytes on the host: waits until nothing is owed, as
+    /// `waiting` allows, then spends them. While it waits, `turn` (the send's) is marked
+    /// stalled, so that non-blocking writers waiting for it get `EAGAIN`. Fails with `EAGAIN`
+    /// (non-blocking), `ERESTARTSYS` (a signal) or `ETIMEDOUT` (a close's deadline) with
+    /// nothing spent.
+    pub(crate) fn pay<T>(&self, bytes: usize, waiting: Waiting, turn: &Turn<T>) -> Result {
+        if bytes == 0 || self.rate() == 0 {
             return Ok(());
         }
         let mut bucket = self.bucket.lock();
@@ -236,11 +220,22 @@ impl Throttle {
             }
             bucket.refill(self.now(), rate);
             if !bucket.owes() {
-                bucket.charge(added);
+                bucket.charge(bytes);
                 return Ok(());
             }
             let wait_ns = bucket.wait_for_debt(rate).min(MAX_SLEEP_NS);
             bucket = self.wait_to_pay(bucket, wait_ns, waiting, turn)?;
+        }
+    }
+
+    /// Gives back `bytes` that [`Self::pay`] spent but that never reached the host (a host call
+    /// that failed).
+    pub(crate) fn refund(&self, bytes: usize) {
+        let rate = self.rate();
+        if bytes > 0 && rate > 0 {
+            let mut bucket = self.bucket.lock();
+            bucket.refill(self.now(), rate);
+            bucket.refund(bytes, rate);
         }
     }
 

@@ -83,10 +83,16 @@ impl kernel::fmt::Display for LogCap {
 /// next piece does not fit: before each formatted piece (the colour it puts before every IPC's
 /// text, the colour reset after it, the line's end) it wants 50 bytes to spare. A line of
 /// `LOG_SERVER_LINE_MAX` bytes with its newline, in up to three IPCs (its text may begin in one
-/// IPC and end in the third), adds the tag and its separator (10 bytes) and at most 12 bytes
-/// of colours per IPC: 896 + 10 + 36 = 942 bytes, below the 969 that leave room for the last
-/// reset and its margin.
+/// IPC and end in the third), adds the tag and its separator (10 bytes) and at most
+/// [`LOG_SERVER_IPC_MARKS`] bytes of colours per IPC: 896 + 10 + 36 = 942 bytes, below the
+/// 969 that leave room for the last reset and its margin. Each NUL in a line ends one more IPC
+/// ([`L4ReLog::send`]): l4log counts it as that many bytes more of the line
+/// ([`Channel::NUL_LINE_COST`]).
 const LOG_SERVER_LINE_MAX: usize = 896;
+
+/// The most bytes the log server puts around one IPC's text: its colour (up to 8 bytes,
+/// `ESC [ 0 1 ; 3 N m`) and the reset after it (4).
+const LOG_SERVER_IPC_MARKS: usize = 12;
 
 // Whole IPCs of a line, and one more where it begins and ends inside IPCs: at most three.
 const _: () = assert!(LOG_SERVER_LINE_MAX.div_ceil(VCON_WRITE_SIZE) < 3);
@@ -95,6 +101,10 @@ impl Channel for L4ReLog {
     const MAX_CHUNK: usize = VCON_WRITE_SIZE;
 
     const HOST_LINE_MAX: usize = LOG_SERVER_LINE_MAX;
+
+    /// A NUL ends its IPC ([`Self::send`]), and the log server puts its colour before each
+    /// IPC's text and a reset after it (see [`LOG_SERVER_LINE_MAX`]).
+    const NUL_LINE_COST: usize = LOG_SERVER_IPC_MARKS;
 
     type Stream = LogCap;
 
@@ -156,6 +166,11 @@ impl Channel for L4ReLog {
             sent += piece.len();
         }
         Ok(())
+    }
+
+    /// One IPC for each piece of `bytes` that ends with a NUL, and one for the rest.
+    fn calls(bytes: &[u8]) -> usize {
+        bytes.split_inclusive(|byte| *byte == 0).count()
     }
 }
 

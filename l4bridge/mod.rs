@@ -62,6 +62,10 @@ pub(crate) trait Channel: Sized + Send + Sync {
     /// marks); a longer one it cuts where it likes. Unlimited unless the host says otherwise.
     const HOST_LINE_MAX: usize = usize::MAX;
 
+    /// What a NUL byte costs of [`Self::HOST_LINE_MAX`] beyond its own byte: what the host
+    /// adds for the host call a NUL ends, where one does ([`Self::calls`]).
+    const NUL_LINE_COST: usize = 0;
+
     /// What an address names on this platform: a port, a host descriptor, a capability.
     type Stream: Copy + PartialEq + kernel::fmt::Display;
 
@@ -82,6 +86,11 @@ pub(crate) trait Channel: Sized + Send + Sync {
     /// now (its channel is full), asks `patience` whether to wait. On error, `sent` counts the
     /// bytes of `chunk` that did arrive.
     fn send(&self, chunk: &[u8], patience: &mut dyn Patience) -> Result<(), WriteError>;
+
+    /// How many host calls [`Self::send`] makes for `bytes` when all goes well: one.
+    fn calls(_bytes: &[u8]) -> usize {
+        1
+    }
 }
 
 /// What a host call does when the host's channel is full: the caller's policy.
@@ -103,6 +112,9 @@ pub(crate) const MAX_CHUNK: usize = <Transport as Channel>::MAX_CHUNK;
 
 /// The longest line the host of this platform shows whole: see [`Channel::HOST_LINE_MAX`].
 pub(crate) const HOST_LINE_MAX: usize = <Transport as Channel>::HOST_LINE_MAX;
+
+/// What a NUL byte costs of a host line beyond itself: see [`Channel::NUL_LINE_COST`].
+pub(crate) const NUL_LINE_COST: usize = <Transport as Channel>::NUL_LINE_COST;
 
 /// A write to the host log stopped early.
 #[derive(Debug)]
@@ -171,8 +183,11 @@ impl<C: Channel> Bridge<C> {
     ) -> Result<(), WriteError> {
         let mut sent = 0;
         for chunk in bytes.chunks(C::MAX_CHUNK) {
-            self.calls.fetch_add(1, Ordering::Relaxed);
+            let planned = C::calls(chunk);
             if let Err(err) = self.channel.send(chunk, patience) {
+                // The calls that reached the host and the one that failed; none after it.
+                let made = planned.min(C::calls(&chunk[..err.sent]) + 1);
+                self.calls.fetch_add(made as u64, Ordering::Relaxed);
                 self.errors.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(err.sent as u64, Ordering::Relaxed);
                 return Err(WriteError {
@@ -180,6 +195,7 @@ impl<C: Channel> Bridge<C> {
                     error: err.error,
                 });
             }
+            self.calls.fetch_add(planned as u64, Ordering::Relaxed);
             sent += chunk.len();
             self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }

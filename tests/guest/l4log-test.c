@@ -22,12 +22,14 @@
  *   l4log-test newlines DEVICE COUNT
  *                             COUNT writes of one newline each; prints
  *                             `l4log-timed: MS` as timed does
- *   l4log-test burst DEVICE COUNT RATE
- *                             one write of COUNT newlines to DEVICE while
- *                             this process reads the device's
- *                             l4log-host-bytes every 5 ms; prints
+ *   l4log-test burst DEVICE COUNT RATE HELD
+ *                             HELD files of DEVICE hold an unfinished line
+ *                             each (3800 bytes, written 2 s before); they
+ *                             close while one write of COUNT newlines goes
+ *                             to DEVICE, and this process reads the
+ *                             device's l4log-host-bytes every 5 ms; prints
  *                             `l4log-burst: N`, the most host bytes beyond
- *                             RATE bytes per second since the write began
+ *                             RATE bytes per second since then
  *   l4log-test close DEVICE TEXT
  *                             write TEXT, close, and print `l4log-close: MS
  *                             ms, dropped N`: the close's milliseconds and
@@ -236,38 +238,76 @@ static long host_bytes_now(int peek)
 	return bytes;
 }
 
-/* A child writes COUNT newlines to DEVICE in one write(2) while this process reads the
- * device's host bytes every 5 ms; prints the most of them beyond what RATE bytes per second
- * allow since just before the write (each sample's time is taken after its read, which
- * allows the most). */
-static int write_burst(const char *device, long count, long rate)
-{
-	int peek = open_named(device), status;
-	long before = host_bytes_now(peek), most = 0;
-	char *newlines = malloc(count);
-	struct timespec start, pause = { 0, 5000000 };
-	pid_t writer;
+/* Bytes each held file of `burst` holds: an unfinished line, below the line buffer. */
+#define HELD_BYTES 3800
 
-	if (before < 0 || !newlines)
-		return fail("host bytes");
+/* A child that opens HELD files of DEVICE, writes HELD_BYTES bytes without a newline to each
+ * (held by l4log for their line's end), and closes them all once GO is readable; returns its
+ * pid, or -1. */
+static pid_t holder(const char *device, int held, int go)
+{
+	pid_t pid = fork();
+	static char text[HELD_BYTES];
+	int fds[16];
+
+	if (pid != 0)
+		return pid;
+	memset(text, 'h', sizeof(text));
+	for (int i = 0; i < held && i < 16; i++) {
+		fds[i] = open_named(device);
+		if (expect(write(fds[i], text, sizeof(text)), sizeof(text), 0))
+			_exit(1);
+	}
+	if (read(go, text, 1) != 1)
+		_exit(1);
+	for (int i = 0; i < held && i < 16; i++)
+		close(fds[i]);
+	_exit(0);
+}
+
+/* HELD files of DEVICE hold an unfinished line each, taken 2 s before; then they close while a
+ * child writes COUNT newlines to DEVICE in one write(2), and this process reads the device's
+ * host bytes every 5 ms. Prints the most of them beyond what RATE bytes per second allow since
+ * just before the closes and the write (each sample's time is taken after its read, which
+ * allows the most). */
+static int write_burst(const char *device, long count, long rate, int held)
+{
+	int peek = open_named(device), status, go[2], ok = 1;
+	long before, most = 0;
+	char *newlines = malloc(count);
+	struct timespec start, pause = { 0, 5000000 }, settle = { 2, 0 };
+	pid_t writer, closer;
+
+	if (!newlines || pipe(go))
+		return fail("burst");
 	memset(newlines, '\n', count);
+	closer = holder(device, held, go[0]);
+	nanosleep(&settle, NULL);
+	before = host_bytes_now(peek);
+	if (before < 0 || closer < 0)
+		return fail("host bytes");
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (write(go[1], "g", 1) != 1)
+		return fail("go");
 	writer = fork();
 	if (writer == 0)
 		_exit(expect(write(open_named(device), newlines, count), count, 0));
-	for (;;) {
-		int done = waitpid(writer, &status, WNOHANG) == writer;
+	for (int left = 2; left;) {
+		pid_t done = waitpid(-1, &status, WNOHANG);
 		long sent = host_bytes_now(peek) - before;
 		long beyond = sent - rate * ms_since(&start) / 1000;
 
 		if (beyond > most)
 			most = beyond;
-		if (done)
-			break;
+		if (done == writer || done == closer) {
+			ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			left--;
+			continue;
+		}
 		nanosleep(&pause, NULL);
 	}
 	printf("l4log-burst: %ld\n", most);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	return ok ? 0 : 1;
 }
 
 /* Writes TEXT (an unfinished line) to DEVICE and closes it; prints the milliseconds the close
@@ -327,8 +367,8 @@ int main(int argc, char **argv)
 		return load_module(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "newlines"))
 		return write_newlines(argv[2], atol(argv[3]));
-	if (argc == 5 && !strcmp(argv[1], "burst"))
-		return write_burst(argv[2], atol(argv[3]), atol(argv[4]));
+	if (argc == 6 && !strcmp(argv[1], "burst"))
+		return write_burst(argv[2], atol(argv[3]), atol(argv[4]), atoi(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "close"))
 		return close_timed(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "sleeps"))
@@ -338,7 +378,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
 	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | nonblocking FILE DEVICE | lines DEVICE ID COUNT | "
-		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | burst DEVICE COUNT RATE | "
+		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | burst DEVICE COUNT RATE HELD | "
 		"load MODULE ARGS | sleeps COUNT MS | "
 		"zero | fault N\n");
 	return 2;

@@ -253,7 +253,15 @@ mod tests {
             b"e\n".to_vec(),
         ];
         assert_eq!(writes(), want);
-        assert_eq!(log.stats().bytes, 9);
+        // Every IPC counts as a host call.
+        assert_eq!(
+            log.stats(),
+            Stats {
+                bytes: 9,
+                calls: 4,
+                errors: 0
+            }
+        );
     }
 
     /// 498 bytes with a NUL inside the first chunk and one at its end.
@@ -281,6 +289,11 @@ mod tests {
         let err = log.write(&with_nuls(), &mut NoWait).unwrap_err();
         assert_eq!(err.sent, 101, "the piece after the first NUL failed");
         assert_eq!(writes().len(), 2, "no IPC after the failed one");
+        assert_eq!(
+            log.stats().calls,
+            2,
+            "the IPCs made, the failed one included"
+        );
     }
 
     #[test]

@@ -71,41 +71,62 @@ FAIL_L4_REMAP = "/sys/kernel/debug/fail_l4_remap"
 
 def l4linux_arch_contracts(suite):
     """What l4linux-patches/0004 and 0010 promise, checked by the fixture module
-    (tests/l4linux/fixture): set_memory_ro()/_rw() of a vmalloc page change the rights of its
-    L4 region and return 0; with the L4 remap made to fail once (CONFIG_FAIL_L4_REMAP, debugfs
-    fail_l4_remap) set_memory_ro() returns the error and leaves the page as it was, region rw-
-    and PTE rw, and the same call again makes both read-only; two threads flipping one page between ro and rw see no error and leave the region's
-    rights equal to the PTE's; kmalloc() aligns each size from 8 to 8192 bytes to the largest
-    power of two dividing it, and krealloc_node_align() grants that alignment, and zeroes what
-    an object shrunk in place with __GFP_ZERO no longer holds;
-    vrealloc_node_align()/kvrealloc_node_align() with GFP_ATOMIC/GFP_NOWAIT under a spinlock fail
-    when they would need vmalloc(), and succeed with GFP_KERNEL."""
-    b = suite.boot("insmod l4log_fixture.ko && "
-                   "{ grep -q ' /sys/kernel/debug ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug; } && "
-                   f"echo 1 >{FIXTURE_PARAMETERS}/remap && "
-                   f"echo 0 >{FAIL_L4_REMAP}/verbose && echo 1 >{FAIL_L4_REMAP}/times && "
-                   f"echo 100 >{FAIL_L4_REMAP}/probability && "
-                   f"echo 2 >{FIXTURE_PARAMETERS}/remap && echo 0 >{FAIL_L4_REMAP}/probability && "
-                   f"echo 300 >{FIXTURE_PARAMETERS}/race && echo 1 >{FIXTURE_PARAMETERS}/alloc && "
-                   "rmmod l4log_fixture")
+    (tests/l4linux/fixture). Everywhere: kmalloc() aligns each size from 8 to 8192 bytes to the
+    largest power of two dividing it, and krealloc_node_align() grants that alignment, and
+    zeroes what an object shrunk in place with __GFP_ZERO no longer holds;
+    vrealloc_node_align()/kvrealloc_node_align() with GFP_ATOMIC/GFP_NOWAIT under a spinlock
+    fail when they would need vmalloc(), and succeed with GFP_KERNEL. On the UP L4Linux, the
+    kernel make run boots: no fault injection and no symbol exported for tests. On the SMP
+    L4Linux, which has them (configs/l4linux-test.config): set_memory_ro()/_rw() of a vmalloc
+    page change the rights of its L4 region and return 0; with the L4 remap made to fail once
+    (debugfs fail_l4_remap) set_memory_ro() returns the error and leaves the page as it was,
+    region rw- and PTE rw, and the same call again makes both read-only; two threads flipping
+    one page between ro and rw see no error and leave the region's rights equal to the
+    PTE's."""
+    debugfs = "{ grep -q ' /sys/kernel/debug ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug; }"
+    if suite.smp:
+        remap = (f"echo 1 >{FIXTURE_PARAMETERS}/remap && "
+                 f"echo 0 >{FAIL_L4_REMAP}/verbose && echo 1 >{FAIL_L4_REMAP}/times && "
+                 f"echo 100 >{FAIL_L4_REMAP}/probability && "
+                 f"echo 2 >{FIXTURE_PARAMETERS}/remap && echo 0 >{FAIL_L4_REMAP}/probability && "
+                 f"echo 300 >{FIXTURE_PARAMETERS}/race && ")
+    else:
+        check_no_test_parts(suite)
+        remap = (f"if [ -e {FAIL_L4_REMAP} ] || [ -e {FIXTURE_PARAMETERS}/remap ]; then "
+                 "echo 'the kernel make run boots has fault injection'; exit 1; fi && ")
+    b = suite.boot(f"insmod l4log_fixture.ko && {debugfs} && {remap}"
+                   f"echo 1 >{FIXTURE_PARAMETERS}/alloc && rmmod l4log_fixture")
     lines = [line.split("l4log_fixture: ", 1)[1] for line in b.dmesg.splitlines() if "l4log_fixture: " in line]
     for line in lines:
         print(f"# {line}")
-    want = ["set_memory_ro: 0, region r--, pte r-",
-            "set_memory_rw: 0, region rw-, pte rw",
-            "set_memory_ro with a failing L4 remap: -12, region rw-, pte rw",
-            "set_memory_ro again: 0, region r--, pte r-",
-            "set_memory_rw: 0, region rw-, pte rw",
-            "kmalloc alignment: 1024 sizes, 0 misaligned, 0 refused",
+    want = ["kmalloc alignment: 1024 sizes, 0 misaligned, 0 refused",
             "krealloc shrink and grow in place, 0 of bytes 32-63 not zero",
             "atomic vrealloc failed, atomic kvrealloc failed, atomic growth failed, "
             "blocking vrealloc allocated, blocking kvrealloc allocated"]
+    if suite.smp:
+        want += ["set_memory_ro: 0, region r--, pte r-",
+                 "set_memory_rw: 0, region rw-, pte rw",
+                 "set_memory_ro with a failing L4 remap: -12, region rw-, pte rw",
+                 "set_memory_ro again: 0, region r--, pte r-"]
     for line in want:
         check(line in lines, f"the fixture did not report {line!r}; it reported: {lines}")
-    race = [line for line in lines if line.startswith("set_memory race: ")]
-    check(race and race[0] in ("set_memory race: 0 errors (first 0), region rw-, pte rw",
-                               "set_memory race: 0 errors (first 0), region r--, pte r-"),
-          f"set_memory_ro/_rw from two threads: {race}")
+    if suite.smp:
+        race = [line for line in lines if line.startswith("set_memory race: ")]
+        check(race and race[0] in ("set_memory race: 0 errors (first 0), region rw-, pte rw",
+                                   "set_memory race: 0 errors (first 0), region r--, pte r-"),
+              f"set_memory_ro/_rw from two threads: {race}")
+
+
+def check_no_test_parts(suite):
+    """The UP L4Linux, the kernel make run boots, has no fault injection and exports nothing
+    for tests: its configuration and its exported symbols (Module.symvers)."""
+    boot_set, _, _ = suite.built()
+    obj = Path((boot_set / "l4linux-obj").read_text().strip())
+    config = (obj / ".config").read_text()
+    on = re.findall(r"^(CONFIG_(?:FAULT_INJECTION|FAIL_L4_REMAP)\w*)=y$", config, re.M)
+    check(not on, f"the kernel make run boots has {on}")
+    exported = re.findall(r"\t(set_memory_r[ow]|l4lx_memory_page_rights)\t", (obj / "Module.symvers").read_text())
+    check(not exported, f"the kernel make run boots exports {exported} for tests")
 
 
 def l4linux_kunit_config(suite):
