@@ -23,11 +23,11 @@ pub(crate) struct EmitError {
 /// Pays, before host calls, for every byte they put on the host (text, escapes, stamps, the
 /// newlines that end host lines): the rate limit's policy.
 pub(crate) trait Toll {
-    /// Returns once host calls of `bytes` bytes may go, or the error that stops the send
-    /// before them.
-    fn pay(&mut self, bytes: usize) -> Result;
+    /// Returns once host calls of `bytes` bytes may go, with how many of them it charged, or
+    /// the error that stops the send before them.
+    fn pay(&mut self, bytes: usize) -> Result<usize>;
 
-    /// Gives back what was paid for `bytes` bytes that did not reach the host.
+    /// Gives back what was charged for `bytes` bytes that did not reach the host.
     fn refund(&mut self, bytes: usize);
 }
 
@@ -164,10 +164,11 @@ fn paid_write(
     patience: &mut dyn Patience,
     toll: &mut dyn Toll,
 ) -> Result<(), WriteError> {
-    toll.pay(bytes.len())
+    let charged = toll
+        .pay(bytes.len())
         .map_err(|error| WriteError { sent: 0, error })?;
     host.write(bytes, patience).inspect_err(|failed| {
-        toll.refund(bytes.len() - failed.sent);
+        toll.refund(charged.min(bytes.len() - failed.sent));
     })
 }
 

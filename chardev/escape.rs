@@ -347,74 +347,157 @@ fn plain_words_end(input: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// [`scan`] from `at` (a byte >= 0x80) on, where the text is no longer all ASCII: UTF-8 is
-/// validated in windows that grow from [`FIRST_WINDOW`] bytes, so that a stop soon after `at`
-/// costs little, and each window's valid text is searched for characters to escape.
-fn utf8_scan(input: &[u8], mut at: usize) -> (usize, usize) {
-    let mut window = FIRST_WINDOW;
-    while at < input.len() {
-        let end = input.len().min(at + window);
-        let valid = match core::str::from_utf8(&input[at..end]) {
-            Ok(_) => end - at,
-            // Up to a character that is invalid, or cut by the end of the window.
-            Err(error) if error.valid_up_to() > 0 => error.valid_up_to(),
-            // A whole window holds at least one whole character: this is an invalid sequence,
-            // or an unfinished character at the end of the input.
-            Err(error) => return (at, error.error_len().unwrap_or(input.len() - at)),
-        };
-        if let Some((start, len)) = first_to_escape(&input[at..at + valid]) {
-            return (at + start, len);
+/// [`scan`] from `at` (a byte >= 0x80 at a character's start) on, where the text is no longer
+/// all ASCII: one pass of [`Utf8Dfa`] over the bytes, which validates UTF-8 and finds what is
+/// to escape at once, up to the first sequence to escape. Returns where that sequence starts
+/// (the start of the character the automaton stopped in) and its length.
+fn utf8_scan(input: &[u8], at: usize) -> (usize, usize) {
+    let mut state = Utf8Dfa::START;
+    for (offset, &byte) in input[at..].iter().enumerate() {
+        let before = state;
+        state = Utf8Dfa::next(state, byte);
+        if Utf8Dfa::is(state, Utf8Dfa::STOP) {
+            // The sequence to escape begins with the character the automaton was in.
+            let stop = at + offset;
+            let start = if Utf8Dfa::is(before, Utf8Dfa::ACCEPT) {
+                stop
+            } else {
+                char_start(input, stop)
+            };
+            return (start, to_escape_len(&input[start..]));
         }
-        at += valid;
-        window *= 2;
     }
-    (at, 0)
+    if Utf8Dfa::is(state, Utf8Dfa::ACCEPT) {
+        (input.len(), 0)
+    } else {
+        // The input ends inside a character.
+        let start = char_start(input, input.len());
+        (start, input.len() - start)
+    }
 }
 
-/// The first window of [`utf8_scan`]: a few characters.
-const FIRST_WINDOW: usize = 16;
+/// Where the character that `end` is inside of (after its first byte) began: the last byte
+/// before `end` that is no continuation byte, within the three before it.
+fn char_start(input: &[u8], end: usize) -> usize {
+    (end.saturating_sub(3)..end)
+        .rev()
+        .find(|&at| input[at] & 0xc0 != 0x80)
+        .unwrap_or(end - 1)
+}
 
-// A window must hold a whole character, four bytes at most.
-const _: () = assert!(FIRST_WINDOW >= 4);
+/// The length of the sequence to escape at the start of `text`, where [`Utf8Dfa`] stopped: a
+/// byte escaped alone, a C1 control's two bytes, an invalid sequence's bytes.
+fn to_escape_len(text: &[u8]) -> usize {
+    match LEADS[usize::from(text[0])] {
+        Lead::Alone | Lead::Plain => 1,
+        // A character that the automaton stopped in is no valid one: never `Ok`, and one byte
+        // escaped would still decode back to what was written.
+        lead => char_len(text, lead).unwrap_or_else(|len| len).max(1),
+    }
+}
 
-/// Where the first character to escape of the valid UTF-8 `text` starts and how many bytes it
-/// has: C0 controls but newline and tab, the backslash and DEL (1 byte), C1 controls (U+0080
-/// to U+009F: 0xc2 and a byte up to 0x9f).
-fn first_to_escape(text: &[u8]) -> Option<(usize, usize)> {
-    let mut at = 0;
-    while at < text.len() {
-        let Some((word, _)) = words::split_word(&text[at..]) else {
-            // Fewer than a word's bytes left.
-            if let Some(found) = to_escape_at(text, at) {
-                return Some(found);
+/// A shift-based automaton over UTF-8 that stops at what is to escape: each state is a bit
+/// offset into a row of [`UTF8_DFA`], the row of the byte read, whose six bits there name the
+/// next state. One load, one shift and one mask per byte, with no branch on the byte's class.
+struct Utf8Dfa;
+
+impl Utf8Dfa {
+    /// At a character's start (after a character that passes).
+    const ACCEPT: u32 = 0;
+    /// At a byte to escape, or in an invalid sequence: stays.
+    const STOP: u32 = 6;
+    /// After 0xc2: U+00A0 to U+00BF pass, the C1 controls stop.
+    const C2: u32 = 12;
+    /// One, two or three continuation bytes to go.
+    const CONT1: u32 = 18;
+    const CONT2: u32 = 24;
+    const CONT3: u32 = 30;
+    /// After 0xe0 (second byte 0xa0 to 0xbf), 0xed (0x80 to 0x9f), 0xf0 (0x90 to 0xbf), 0xf4
+    /// (0x80 to 0x8f).
+    const E0: u32 = 36;
+    const ED: u32 = 42;
+    const F0: u32 = 48;
+    const F4: u32 = 54;
+
+    /// The state to start in, as [`Self::next`] keeps it.
+    const START: u64 = Self::ACCEPT as u64;
+
+    /// The state after `byte` in `state`. Only the low six bits of a state as this keeps it
+    /// name it (the rest are the row's higher bits): a shift by it takes those six bits only,
+    /// as the processor's own shift does, so no mask lengthens the chain from byte to byte.
+    fn next(state: u64, byte: u8) -> u64 {
+        UTF8_DFA[usize::from(byte)].wrapping_shr(state as u32)
+    }
+
+    /// Whether `state`, as [`Self::next`] keeps it, is `named`.
+    fn is(state: u64, named: u32) -> bool {
+        state & 63 == u64::from(named)
+    }
+
+    const fn next_of(state: u32, byte: u8) -> u32 {
+        const fn within(byte: u8, low: u8, high: u8) -> bool {
+            byte >= low && byte <= high
+        }
+        let (low, high, then) = match state {
+            Self::ACCEPT => {
+                return match lead_of(byte) {
+                    Lead::Plain => Self::ACCEPT,
+                    Lead::Alone => Self::STOP,
+                    Lead::C2 => Self::C2,
+                    Lead::Two => Self::CONT1,
+                    Lead::E0 => Self::E0,
+                    Lead::Ed => Self::ED,
+                    Lead::Three => Self::CONT2,
+                    Lead::F0 => Self::F0,
+                    Lead::F4 => Self::F4,
+                    Lead::Four => Self::CONT3,
+                }
             }
-            at += 1;
-            continue;
+            Self::C2 => (0xa0, 0xbf, Self::ACCEPT),
+            Self::CONT1 => (0x80, 0xbf, Self::ACCEPT),
+            Self::CONT2 => (0x80, 0xbf, Self::CONT1),
+            Self::CONT3 => (0x80, 0xbf, Self::CONT2),
+            Self::E0 => (0xa0, 0xbf, Self::CONT1),
+            Self::ED => (0x80, 0x9f, Self::CONT1),
+            Self::F0 => (0x90, 0xbf, Self::CONT2),
+            Self::F4 => (0x80, 0x8f, Self::CONT2),
+            _ => return Self::STOP,
         };
-        let suspects = words::to_escape_or_c2(word);
-        if suspects == 0 {
-            at += WORD_BYTES;
-            continue;
+        if within(byte, low, high) {
+            then
+        } else {
+            Self::STOP
         }
-        let suspect = at + words::first_marked(suspects);
-        if let Some(found) = to_escape_at(text, suspect) {
-            return Some(found);
-        }
-        at = suspect + 1;
     }
-    None
 }
 
-/// The character to escape that starts at `at` in the valid UTF-8 `text`, if one does: its
-/// start and length.
-fn to_escape_at(text: &[u8], at: usize) -> Option<(usize, usize)> {
-    match text[at] {
-        b'\n' | b'\t' => None,
-        0..=0x1f | b'\\' | 0x7f => Some((at, 1)),
-        0xc2 if matches!(text.get(at + 1), Some(0x80..=0x9f)) => Some((at, 2)),
-        _ => None,
+/// The rows of [`Utf8Dfa`], one per byte value: for each state, the next state at its offset.
+static UTF8_DFA: [u64; 256] = {
+    const STATES: [u32; 10] = [
+        Utf8Dfa::ACCEPT,
+        Utf8Dfa::STOP,
+        Utf8Dfa::C2,
+        Utf8Dfa::CONT1,
+        Utf8Dfa::CONT2,
+        Utf8Dfa::CONT3,
+        Utf8Dfa::E0,
+        Utf8Dfa::ED,
+        Utf8Dfa::F0,
+        Utf8Dfa::F4,
+    ];
+    let mut rows = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut i = 0;
+        while i < STATES.len() {
+            let state = STATES[i];
+            rows[byte] |= (Utf8Dfa::next_of(state, byte as u8) as u64) << state;
+            i += 1;
+        }
+        byte += 1;
     }
-}
+    rows
+};
 
 /// How many bytes at the end of `bytes` are the beginning of a UTF-8 character that is not
 /// finished there (0 to 3): what to hold back when a long line is cut.

@@ -209,6 +209,7 @@ impl OpenFile {
         let now = self.log.stamp.any().then(Stamp::now);
         // Short only at a fault in user memory.
         let copied = iov.copy_from_iter(&mut line.spare()[..room]);
+        self.log.throttle.release_unused(granted - copied);
         let escape = self.log.escape();
         line.commit(copied, escape, now.as_ref());
         let step = Step {
@@ -242,6 +243,7 @@ impl OpenFile {
                 // have short writes continued from where the iterator stands (io_uring's
                 // `need_complete_io`); `write(2)`, `writev(2)`, aio, io_uring and splice use
                 // the count.
+                self.log.throttle.release_unused(settled.returned());
                 Err(StepError {
                     taken: settled.taken,
                     given_back: settled.given_back,

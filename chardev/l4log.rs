@@ -182,7 +182,7 @@ struct RateToll<'a, T> {
 }
 
 impl<T> Toll for RateToll<'_, T> {
-    fn pay(&mut self, bytes: usize) -> Result {
+    fn pay(&mut self, bytes: usize) -> Result<usize> {
         self.throttle.pay(bytes, self.waiting, self.turn)
     }
 

@@ -53,6 +53,15 @@ pub(crate) struct Settled {
     pub(crate) given_back: usize,
     /// Bytes of the step's copy that the host got.
     pub(crate) taken: usize,
+    /// Bytes the step copied.
+    pub(crate) copied: usize,
+}
+
+impl Settled {
+    /// The bytes the write no longer takes: to go back to where they came from.
+    pub(crate) fn returned(&self) -> usize {
+        self.given_back + self.copied - self.taken
+    }
 }
 
 /// The held bytes that are ready for the host.
@@ -217,6 +226,7 @@ impl LineBuffer {
         let settled = Settled {
             given_back: own - consumed.saturating_sub(older).min(own),
             taken: consumed.saturating_sub(before_step).min(copied),
+            copied,
         };
         self.truncate(older.max(consumed));
         self.consume(consumed);

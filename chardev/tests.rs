@@ -173,17 +173,17 @@ mod kunit {
     #[test]
     fn a_failed_send_gives_back_the_writes_own_unsent_bytes() {
         // "xx" held for earlier writes, "BB" by this write's earlier steps, "CCC\n" copied now;
-        // the host got the first `consumed` bytes. Returns given back and taken.
+        // the host got the first `consumed` bytes. Returns given back, taken, returned.
         let settle = |consumed, still_held: &[u8]| {
             let mut line = line_buffer(b"xxBBCCC\n");
             let settled = line.settle_failed_send(4, 2, consumed);
             assert_eq!(line.held(), still_held);
-            (settled.given_back, settled.taken)
+            (settled.given_back, settled.taken, settled.returned())
         };
-        assert_eq!(settle(1, b"x"), (2, 0));
-        assert_eq!(settle(3, b""), (1, 0));
-        assert_eq!(settle(6, b""), (0, 2));
-        assert_eq!(settle(8, b""), (0, 4));
+        assert_eq!(settle(1, b"x"), (2, 0, 6));
+        assert_eq!(settle(3, b""), (1, 0, 5));
+        assert_eq!(settle(6, b""), (0, 2, 2));
+        assert_eq!(settle(8, b""), (0, 4, 0));
     }
 
     fn stamped(content: &[u8], stamp: &Stamp) -> LineBuffer {
@@ -281,14 +281,11 @@ mod kunit {
     fn the_bucket_earns_at_the_rate_up_to_one_second() {
         let mut bucket = Bucket::new(0);
         bucket.refill(SECOND / 2, 1000);
-        assert_eq!(bucket.grant(10_000), 500);
-        // A grant spends nothing; what goes to the host does.
-        assert_eq!(bucket.grant(10_000), 500);
-        bucket.charge(500);
-        assert_eq!(bucket.grant(1), 0);
+        assert_eq!(bucket.take(10_000), 500);
+        assert_eq!(bucket.take(1), 0);
         // Ten idle seconds earn one second's worth, no more.
         bucket.refill(SECOND / 2 + 10 * SECOND, 1000);
-        assert_eq!(bucket.grant(10_000), 1000);
+        assert_eq!(bucket.take(10_000), 1000);
     }
 
     #[test]
@@ -296,34 +293,46 @@ mod kunit {
         let mut bucket = Bucket::new(0);
         // 3 bytes/s: 0.25 s earns 0.75 bytes, twice 1.5 bytes.
         bucket.refill(SECOND / 4, 3);
-        assert_eq!(bucket.grant(5), 0);
+        assert_eq!(bucket.take(5), 0);
         bucket.refill(SECOND / 2, 3);
-        assert_eq!(bucket.grant(5), 1);
-        bucket.charge(1);
-        // Bytes charged that never reached the host come back, up to one second's worth.
+        assert_eq!(bucket.take(5), 1);
+        // Bytes taken or charged but not used come back, up to one second's worth.
         bucket.refund(100, 3);
-        assert_eq!(bucket.grant(100), 3);
+        assert_eq!(bucket.take(100), 3);
     }
 
     #[test]
     fn bytes_sent_beyond_the_credit_are_owed_and_paid_first() {
         let mut bucket = Bucket::new(0);
         bucket.refill(SECOND, 1000);
-        assert_eq!(bucket.grant(100), 100);
-        // 100 bytes went out as 400.
+        // 400 bytes went to the host: from the credit.
         bucket.charge(400);
-        assert_eq!(bucket.grant(1000), 600);
-        // 250 more than is left: owed, and nothing is granted until it is paid.
-        bucket.charge(850);
-        assert_eq!(bucket.wait_for(1, 1000), 251_000_000);
-        bucket.refill(SECOND + SECOND / 5, 1000);
-        assert_eq!(bucket.grant(1), 0);
+        assert_eq!(bucket.take(100), 100);
+        // 750 more than is left: owed, and nothing is to be had until it is paid.
+        bucket.charge(1250);
+        assert_eq!(bucket.wait_for(1, 1000), 751_000_000);
         bucket.refill(SECOND + SECOND / 2, 1000);
-        assert_eq!(bucket.grant(1000), 250);
+        assert_eq!(bucket.take(1), 0);
+        bucket.refill(2 * SECOND, 1000);
+        assert_eq!(bucket.take(1000), 250);
         // A refund pays what is owed first.
-        bucket.charge(260);
+        bucket.charge(10);
         bucket.refund(15, 1000);
-        assert_eq!(bucket.grant(1000), 5);
+        assert_eq!(bucket.take(1000), 5);
+    }
+
+    #[test]
+    fn a_limit_switched_off_and_on_starts_full_and_owing_nothing() {
+        let mut bucket = Bucket::new(0);
+        bucket.refill(SECOND / 10, 1000);
+        bucket.charge(5000);
+        assert!(bucket.owes());
+        // The same stretch of limit: nothing changes.
+        bucket.restart(0, SECOND, 1000);
+        assert!(bucket.owes());
+        bucket.restart(1, SECOND, 1000);
+        assert!(!bucket.owes());
+        assert_eq!(bucket.take(10_000), 1000);
     }
 
     #[test]
@@ -413,32 +422,36 @@ mod turn_kunit {
     }
 
     /// A host call's toll: a call goes while nothing is owed, and what it puts on the host
-    /// beyond the credit is owed; the next one waits for that debt, as its writer may.
+    /// beyond the credit is owed; the next one waits for that debt, as its writer may, but a
+    /// close's.
     #[test]
     fn a_host_call_waits_for_the_debt_of_the_one_before() {
         let turn = new_turn();
         let throttle = KBox::pin_init(Throttle::new(Some(1000)), GFP_KERNEL).unwrap();
         let send = turn.take(Waiting::Allowed).unwrap();
         // Nothing owed: the call goes, and its 4000 bytes are owed (4 s at 1000 B/s).
-        assert!(throttle.pay(4000, Waiting::NotAllowed, &turn).is_ok());
+        assert_eq!(throttle.pay(4000, Waiting::NotAllowed, &turn), Ok(4000));
         // No bytes: nothing to pay.
-        assert!(throttle.pay(0, Waiting::NotAllowed, &turn).is_ok());
+        assert_eq!(throttle.pay(0, Waiting::NotAllowed, &turn), Ok(0));
         assert_eq!(
             throttle.pay(1, Waiting::NotAllowed, &turn).err(),
             Some(EAGAIN)
         );
-        assert_eq!(throttle.pay(1, expired(), &turn).err(), Some(ETIMEDOUT));
-        // A close waits until its deadline, not for the debt's 4 s.
-        let started = Instant::<kernel::time::Monotonic>::now();
-        let soon = Waiting::Until(started + Delta::from_millis(20));
-        assert_eq!(throttle.pay(1, soon, &turn).err(), Some(ETIMEDOUT));
-        assert!(started.elapsed().as_millis() < 1000);
-        // The waiting call marked the send's turn stalled: non-blocking writers go away.
-        assert_eq!(turn.take(Waiting::NotAllowed).err(), Some(EAGAIN));
-        // A call that reached nothing is refunded: its 4000 bytes are no longer owed.
-        throttle.refund(4000);
+        // A close does not wait: it sends, and owes.
+        assert_eq!(throttle.pay(2, expired(), &turn), Ok(2));
+        // A call that reached nothing is refunded: its bytes are no longer owed.
+        throttle.refund(4002);
         drop(send);
-        assert!(throttle.pay(1, Waiting::NotAllowed, &turn).is_ok());
+        assert_eq!(throttle.pay(1, Waiting::NotAllowed, &turn), Ok(1));
+        // The writers' bucket is another: what the host's owes keeps no writer from taking
+        // what the rate earned meanwhile.
+        kernel::time::delay::fsleep(Delta::from_millis(20));
+        assert_eq!(throttle.pay(5000, Waiting::NotAllowed, &turn), Ok(5000));
+        assert_eq!(throttle.acquire(1, Waiting::NotAllowed), Ok(1));
+        assert_eq!(
+            throttle.pay(1, Waiting::NotAllowed, &turn).err(),
+            Some(EAGAIN)
+        );
     }
 
     #[test]

@@ -4,36 +4,34 @@
 //! channel's own): a token bucket.
 //!
 //! The limit bounds what the host receives: one token is one byte that reaches the host, after
-//! escaping, with stamps and the newlines l4log adds. Tokens are spent when bytes go to the
-//! host, not when a write takes them: each send pays for all the bytes it puts on the host
-//! before it makes its host calls ([`Throttle::pay`]), once nothing is owed, and what it puts
-//! beyond the credit is owed, which the next send, and every writer, waits for. So text held
-//! for its line's end, and a close's flush, pay when they go. A writer asks for up to a line
-//! buffer's worth of bytes and may take as many as the bucket holds ([`Throttle::acquire`]),
-//! without spending them: that paces writers that would only fill their line buffers. When
-//! the bucket is empty, the writer sleeps interruptibly until enough has been earned, or gets
-//! `EAGAIN` if its file is non-blocking. The bucket holds at most one second's worth of bytes,
-//! so the host gets at most that much, and one send (a line buffer's worth, escaped and
-//! stamped: up to [`crate::l4bridge::MAX_CHUNK`] bytes a host call), more than the rate allows
-//! at any time.
+//! escaping, with stamps and the newlines l4log adds. Two buckets, filled at the same rate,
+//! hold at most one second's worth each:
+//! - the host's ([`Throttle::pay`]): each send pays for all it puts on the host before its
+//!   host calls, once nothing is owed, and what it puts beyond the credit is owed, which the
+//!   next send waits for. Text held for its line's end pays when it goes. A close does not
+//!   wait: it sends what its file holds at once (paced when it was taken), and the sends
+//!   after it pay for it. So the host gets at most the rate, one second's worth and one send
+//!   (a line buffer's worth, escaped and stamped: up to [`crate::l4bridge::MAX_CHUNK`] bytes
+//!   a host call) at any time, and what closes send (up to a line buffer's worth each); one
+//!   send more when a host call is slow, as the bucket fills meanwhile.
+//! - the writers' ([`Throttle::acquire`]): a write step takes at most as many bytes as it
+//!   holds and spends them, so that a write that only fills its line buffer is paced as one
+//!   that sends. When it is empty, the writer sleeps interruptibly until enough has been
+//!   earned, or gets `EAGAIN` if its file is non-blocking.
 
 use crate::{params, turn::Turn, waiting::Waiting};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
     sync::{CondVar, CondVarTimeoutResult, Mutex, MutexGuard},
-    time::{delay::fsleep, msecs_to_jiffies, Delta, Instant, Monotonic},
+    time::{msecs_to_jiffies, Instant, Monotonic},
 };
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
 
 /// The longest a writer sleeps for the limit before it looks at the rate again.
 const MAX_SLEEP_NS: u64 = NSEC_PER_SEC;
-
-/// How long a close waiting for a debt to be paid sleeps between looks: no signal may end its
-/// wait, so it cannot sleep on the condition variable.
-const CLOSE_POLL: Delta = Delta::from_millis(1);
 
 /// The bucket's arithmetic, on nanosecond timestamps. Credit is kept in byte-nanoseconds
 /// (a byte is `NSEC_PER_SEC` of them), so that no fraction of a byte is lost between refills.
@@ -49,6 +47,8 @@ pub(crate) struct Bucket {
     owed: u64,
     /// When `credit` was last brought up to date.
     updated: i64,
+    /// The [`Throttle`]'s stretch of limit this bucket counts for.
+    generation: u64,
 }
 
 impl Bucket {
@@ -58,6 +58,20 @@ impl Bucket {
             credit: 0,
             owed: 0,
             updated: now,
+            generation: 0,
+        }
+    }
+
+    /// Starts the bucket anew for the stretch of limit `generation`, full at `rate`, with
+    /// nothing owed, unless it counts for that stretch already.
+    pub(crate) fn restart(&mut self, generation: u64, now: i64, rate: u32) {
+        if self.generation != generation {
+            *self = Self {
+                credit: u64::from(rate) * NSEC_PER_SEC,
+                owed: 0,
+                updated: now,
+                generation,
+            };
         }
     }
 
@@ -77,14 +91,17 @@ impl Bucket {
         self.updated = now;
     }
 
-    /// How many of `want` bytes the credit covers now (whole bytes; none while anything is
-    /// owed). Spends nothing.
-    pub(crate) fn grant(&self, want: usize) -> usize {
-        usize::try_from(self.credit / NSEC_PER_SEC).map_or(want, |held| held.min(want))
+    /// Takes up to `want` whole bytes of credit (none while anything is owed); returns how
+    /// many it took.
+    pub(crate) fn take(&mut self, want: usize) -> usize {
+        let taken = usize::try_from(self.credit / NSEC_PER_SEC).map_or(want, |held| held.min(want));
+        self.credit -= taken as u64 * NSEC_PER_SEC;
+        taken
     }
 
-    /// Gives back `count` bytes that were charged but never reached the host: what is owed
-    /// first, then credit, up to one second's worth at `rate`.
+    /// Gives back `count` bytes that were taken or charged but not used (not taken from the
+    /// caller, or never reached the host): what is owed first, then credit, up to one second's
+    /// worth at `rate`.
     pub(crate) fn refund(&mut self, count: usize, rate: u32) {
         let capacity = u64::from(rate) * NSEC_PER_SEC;
         let mut returned = (count as u64).saturating_mul(NSEC_PER_SEC);
@@ -125,8 +142,12 @@ impl Bucket {
 /// The rate limit of one device (one channel), shared by its writers.
 #[pin_data]
 pub(crate) struct Throttle {
+    /// The writers' bucket: bytes taken from writers.
     #[pin]
-    bucket: Mutex<Bucket>,
+    taken: Mutex<Bucket>,
+    /// The host's bucket: bytes put on the host.
+    #[pin]
+    host: Mutex<Bucket>,
     /// Never notified: writers sleep on it with a timeout, interruptibly.
     #[pin]
     sleep: CondVar,
@@ -136,6 +157,11 @@ pub(crate) struct Throttle {
     throttled_ns: AtomicU64,
     /// The channel's own rate; `None`: the `rate_limit` parameter's, at each write.
     fixed_rate: Option<u32>,
+    /// Whether a writer last found a limit. One that finds none after that ends the stretch of
+    /// limit (`generation`): switched off, the limit forgives what was owed, and the buckets
+    /// start anew, full, when it is switched on again.
+    limited: AtomicBool,
+    generation: AtomicU64,
 }
 
 impl Throttle {
@@ -143,46 +169,78 @@ impl Throttle {
     /// parameter's rate when `None`.
     pub(crate) fn new(fixed_rate: Option<u32>) -> impl PinInit<Self> {
         pin_init!(Self {
-            bucket <- new_mutex!(Bucket::new(0)),
+            taken <- new_mutex!(Bucket::new(0)),
+            host <- new_mutex!(Bucket::new(0)),
             sleep <- new_condvar!(),
             epoch: Instant::now(),
             throttled_ns: AtomicU64::new(0),
             fixed_rate,
+            limited: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
         })
     }
 
-    /// The byte rate the writers may not exceed now; 0 for no limit.
+    /// The byte rate the writers may not exceed now; 0 for no limit, which ends the stretch of
+    /// limit that was under way, if any. Every write step asks, so without a limit this
+    /// writes shared memory only once per stretch.
     fn rate(&self) -> u32 {
-        self.fixed_rate.unwrap_or_else(params::rate_limit)
+        let rate = self.fixed_rate.unwrap_or_else(params::rate_limit);
+        let limited = rate > 0;
+        if self.limited.load(Ordering::Relaxed) != limited
+            && self.limited.swap(limited, Ordering::Relaxed)
+            && !limited
+        {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+        rate
     }
 
-    /// Lets the caller take up to `want` bytes (not 0) into its line buffer: returns how many
-    /// (at least 1), as many as the bucket holds, without spending them (their send pays).
-    /// Waits while the bucket is empty or owes if `waiting` is [`Waiting::Allowed`], else
-    /// fails with `EAGAIN`; a signal ends the wait with `ERESTARTSYS`.
+    /// `bucket` brought up to date at `rate` (not 0): started anew if the limit was off since
+    /// it was last used, then refilled.
+    fn refill(&self, bucket: &mut Bucket, rate: u32) {
+        let now = self.now();
+        bucket.restart(self.generation.load(Ordering::Relaxed), now, rate);
+        bucket.refill(now, rate);
+    }
+
+    /// Lets the caller take up to `want` bytes (not 0) from a writer: returns how many (at
+    /// least 1) it took from the writers' bucket. Waits while the bucket is empty if `waiting`
+    /// is [`Waiting::Allowed`], else fails with `EAGAIN`; a signal ends the wait with
+    /// `ERESTARTSYS`.
     pub(crate) fn acquire(&self, want: usize, waiting: Waiting) -> Result<usize> {
         // Without a limit (the default) every write step comes here: no lock for nothing.
         if self.rate() == 0 {
             return Ok(want);
         }
-        let mut bucket = self.bucket.lock();
+        let mut bucket = self.taken.lock();
         loop {
             let rate = self.rate();
             if rate == 0 {
                 return Ok(want);
             }
-            bucket.refill(self.now(), rate);
-            let granted = bucket.grant(want);
-            if granted > 0 {
-                return Ok(granted);
+            self.refill(&mut bucket, rate);
+            let taken = bucket.take(want);
+            if taken > 0 {
+                return Ok(taken);
             }
             if !matches!(waiting, Waiting::Allowed) {
                 return Err(EAGAIN);
             }
             // At most a second at a time: the rate is read again after each sleep, so that a
-            // writer waiting to pay a large debt follows a rate that was raised or removed.
+            // writer follows a rate that was raised or removed.
             let wait_ns = bucket.wait_for(want, rate).min(MAX_SLEEP_NS);
             self.sleep_interruptibly(&mut bucket, wait_ns)?;
+        }
+    }
+
+    /// Returns `count` bytes that [`Self::acquire`] granted but the writer did not take (a
+    /// fault, a full line buffer, a send that failed).
+    pub(crate) fn release_unused(&self, count: usize) {
+        let rate = self.rate();
+        if count > 0 && rate > 0 {
+            let mut bucket = self.taken.lock();
+            self.refill(&mut bucket, rate);
+            bucket.refund(count, rate);
         }
     }
 
@@ -203,38 +261,40 @@ impl Throttle {
         }
     }
 
-    /// Before host calls that put `bytes` bytes on the host: waits until nothing is owed, as
-    /// `waiting` allows, then spends them. While it waits, `turn` (the send's) is marked
+    /// Before host calls that put `bytes` bytes on the host: waits until the host's bucket owes
+    /// nothing, as `waiting` allows (a close does not wait), then spends them there; returns
+    /// how many it spent (0 without a limit). While it waits, `turn` (the send's) is marked
     /// stalled, so that non-blocking writers waiting for it get `EAGAIN`. Fails with `EAGAIN`
-    /// (non-blocking), `ERESTARTSYS` (a signal) or `ETIMEDOUT` (a close's deadline) with
-    /// nothing spent.
-    pub(crate) fn pay<T>(&self, bytes: usize, waiting: Waiting, turn: &Turn<T>) -> Result {
+    /// (non-blocking) or `ERESTARTSYS` (a signal) with nothing spent.
+    pub(crate) fn pay<T>(&self, bytes: usize, waiting: Waiting, turn: &Turn<T>) -> Result<usize> {
         if bytes == 0 || self.rate() == 0 {
-            return Ok(());
+            return Ok(0);
         }
-        let mut bucket = self.bucket.lock();
+        let mut bucket = self.host.lock();
         loop {
             let rate = self.rate();
             if rate == 0 {
-                return Ok(());
+                return Ok(0);
             }
-            bucket.refill(self.now(), rate);
-            if !bucket.owes() {
+            self.refill(&mut bucket, rate);
+            // A close sends what its file holds at once, whatever is owed: its bytes were paced
+            // when taken, and it may neither wait long nor drop them for the limit.
+            if !bucket.owes() || matches!(waiting, Waiting::Until(_)) {
                 bucket.charge(bytes);
-                return Ok(());
+                return Ok(bytes);
             }
             let wait_ns = bucket.wait_for_debt(rate).min(MAX_SLEEP_NS);
             bucket = self.wait_to_pay(bucket, wait_ns, waiting, turn)?;
         }
     }
 
-    /// Gives back `bytes` that [`Self::pay`] spent but that never reached the host (a host call
+    /// Gives back `bytes` of what [`Self::pay`] spent that never reached the host (a host call
     /// that failed).
     pub(crate) fn refund(&self, bytes: usize) {
         let rate = self.rate();
         if bytes > 0 && rate > 0 {
-            let mut bucket = self.bucket.lock();
-            bucket.refill(self.now(), rate);
+            let mut bucket = self.host.lock();
+            self.refill(&mut bucket, rate);
             bucket.refund(bytes, rate);
         }
     }
@@ -247,18 +307,12 @@ impl Throttle {
         waiting: Waiting,
         turn: &Turn<T>,
     ) -> Result<MutexGuard<'a, Bucket>> {
-        match waiting {
-            Waiting::NotAllowed => return Err(EAGAIN),
-            Waiting::Until(_) if waiting.expired() => return Err(ETIMEDOUT),
-            _ => {}
+        if !matches!(waiting, Waiting::Allowed) {
+            return Err(EAGAIN);
         }
         drop(bucket);
         turn.mark_stalled();
-        if let Waiting::Until(_) = waiting {
-            fsleep(CLOSE_POLL);
-            return Ok(self.bucket.lock());
-        }
-        let mut bucket = self.bucket.lock();
+        let mut bucket = self.host.lock();
         self.sleep_interruptibly(&mut bucket, wait_ns)?;
         Ok(bucket)
     }

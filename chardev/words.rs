@@ -57,13 +57,6 @@ fn not_plain_ascii(word: Word) -> Word {
     ascii_to_escape(word & LOW7) | (word & HIGH)
 }
 
-/// The bytes of `word` that may start a character to escape in UTF-8 text: those below 0x20
-/// (newline and tab too), the backslash, 0x7f, and 0xc2 (the lead byte of U+0080 to U+00BF,
-/// the C1 controls among them).
-pub(crate) fn to_escape_or_c2(word: Word) -> Word {
-    (ascii_to_escape(word & LOW7) & !word) | equal_to(word, 0xc2)
-}
-
 /// The bytes of `low`, a word whose bytes are all below 0x80, that are ASCII to escape (or to
 /// pass, for newline and tab): below 0x20, the backslash (0x5c), and 0x7f.
 fn ascii_to_escape(low: Word) -> Word {

@@ -24,8 +24,8 @@
  *                             `l4log-timed: MS` as timed does
  *   l4log-test burst DEVICE COUNT RATE HELD
  *                             HELD files of DEVICE hold an unfinished line
- *                             each (3800 bytes, written 2 s before); they
- *                             close while one write of COUNT newlines goes
+ *                             each (3800 bytes, written 2 s before); their
+ *                             lines end while one write of COUNT newlines goes
  *                             to DEVICE, and this process reads the
  *                             device's l4log-host-bytes every 5 ms; prints
  *                             `l4log-burst: N`, the most host bytes beyond
@@ -242,8 +242,8 @@ static long host_bytes_now(int peek)
 #define HELD_BYTES 3800
 
 /* A child that opens HELD files of DEVICE, writes HELD_BYTES bytes without a newline to each
- * (held by l4log for their line's end), and closes them all once GO is readable; returns its
- * pid, or -1. */
+ * (held by l4log for their line's end), and ends each line with a newline once GO is
+ * readable; returns its pid, or -1. */
 static pid_t holder(const char *device, int held, int go)
 {
 	pid_t pid = fork();
@@ -261,12 +261,13 @@ static pid_t holder(const char *device, int held, int go)
 	if (read(go, text, 1) != 1)
 		_exit(1);
 	for (int i = 0; i < held && i < 16; i++)
-		close(fds[i]);
+		if (expect(write(fds[i], "\n", 1), 1, 0))
+			_exit(1);
 	_exit(0);
 }
 
-/* HELD files of DEVICE hold an unfinished line each, taken 2 s before; then they close while a
- * child writes COUNT newlines to DEVICE in one write(2), and this process reads the device's
+/* HELD files of DEVICE hold an unfinished line each, taken 2 s before; then their lines end
+ * while a child writes COUNT newlines to DEVICE in one write(2), and this process reads the device's
  * host bytes every 5 ms. Prints the most of them beyond what RATE bytes per second allow since
  * just before the closes and the write (each sample's time is taken after its read, which
  * allows the most). */

@@ -513,7 +513,7 @@ HOST_RATE = 20000
 NEWLINES = 1000
 # The most bytes one send puts on the host at once: a line buffer's worth (chardev/lines.rs).
 SEND_MAX = 4096
-# Files that hold an unfinished line each when the burst begins, and close during it.
+# Files that hold an unfinished line each when the burst begins, and end it during the burst.
 HELD_FILES = 8
 
 
@@ -533,13 +533,13 @@ def channels_rate_limit_counts_host_bytes(suite):
     ms = int(timed[1])
     capture = channel_bytes(b, APP)
     lines = stamped_lines(capture, f"{APP}'s capture")
-    # The held lines of the closed files (in pieces on L4Linux, where host lines are short).
+    # The held lines (in pieces on L4Linux, where host lines are short).
     held = [text for *_, text in lines if text and not text.strip(b"h")]
     empty = sum(text == b"" for *_, text in lines)
     check(empty == 2 * NEWLINES and len(lines) == empty + len(held),
           f"{APP}: {len(lines)} stamped lines, {empty} empty (want {2 * NEWLINES}), {len(held)} of held bytes")
     check(len(b"".join(held)) == HELD_FILES * 3800,
-          f"{APP}: {len(b''.join(held))} held bytes of the closed files, want {HELD_FILES * 3800}")
+          f"{APP}: {len(b''.join(held))} held bytes, want {HELD_FILES * 3800}")
     # The one-byte writes' host lines come first.
     first = capture.splitlines(keepends=True)[:NEWLINES]
     host = sum(len(line) for line in first)
@@ -552,7 +552,7 @@ def channels_rate_limit_counts_host_bytes(suite):
     burst = re.search(r"^l4log-burst: (-?\d+)$", console, re.M)
     check(burst, "the one write of newlines printed no burst")
     allowed = HOST_RATE + SEND_MAX
-    print(f"# {HELD_FILES} files with held lines closing during one write of {NEWLINES} newlines: at most "
+    print(f"# {HELD_FILES} files ending held lines during one write of {NEWLINES} newlines: at most "
           f"{burst[1]} host bytes beyond {HOST_RATE} B/s (allowed {allowed}: the bucket and one send)")
     check(int(burst[1]) <= allowed,
           f"{burst[1]} host bytes beyond the rate went to the host at once (allowed {allowed})")
