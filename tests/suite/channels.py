@@ -225,6 +225,10 @@ BAD_BY_TARGET = {
     "l4linux": [("app=audit,audit", re.compile(r"/dev/l4log-app \(L4Re capability (0x[0-9a-f]+)\) and "
                                                r"/dev/l4log-audit \(L4Re capability \1\) write to the same host "
                                                r"stream"), "EINVAL"),
+                # Two slots of one log object (configs/l4re/l4log*.cfg: again = app).
+                ("app,again", re.compile(r"/dev/l4log-app \(L4Re capability (0x[0-9a-f]+)\) and "
+                                         r"/dev/l4log-again \(L4Re capability (?!\1\))0x[0-9a-f]+\) write to the same "
+                                         r"host stream"), "EINVAL"),
                 ("nosuch", "no capability nosuch in the L4Linux task's environment", "ENOENT"),
                 ("app=5", "5: on L4Linux a host channel is an L4Re capability's name", "EINVAL"),
                 ("app:mode=1777", "/dev/l4log-app: mode=01777 has bits other than permissions", "EINVAL")],

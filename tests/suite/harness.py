@@ -231,7 +231,8 @@ def checked_kernel_log(suite, dmesg):
 def check_kernel_log_came_back(b):
     """Boot `b`'s kernel log came back, every line /init sent."""
     check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
-    check(not b.dmesg_lost, f"{b.run_dir}: the kernel log came back with {-b.dmesg_lost:+d} lines of what /init sent")
+    check(not b.dmesg_lost, f"{b.run_dir}: {b.dmesg_lost} of the kernel log's lines that /init sent did not come "
+                            "back whole (a negative number: more came back)")
 
 
 def check_kernel_log(b):
