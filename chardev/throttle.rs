@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The byte-rate limit shared by all writers of a channel (the `rate_limit` parameter, or the
-//! channel's own): a token bucket.
+//! channel's own): two token buckets.
 //!
 //! The limit bounds what the host receives: one token is one byte that reaches the host, after
 //! escaping, with stamps and the newlines l4log adds. Two buckets, filled at the same rate,
@@ -236,9 +236,14 @@ impl Throttle {
     /// Returns `count` bytes that [`Self::acquire`] granted but the writer did not take (a
     /// fault, a full line buffer, a send that failed).
     pub(crate) fn release_unused(&self, count: usize) {
+        self.give_back(&self.taken, count);
+    }
+
+    /// Gives `count` bytes back to `bucket`, one of this throttle's, under a limit.
+    fn give_back(&self, bucket: &Mutex<Bucket>, count: usize) {
         let rate = self.rate();
         if count > 0 && rate > 0 {
-            let mut bucket = self.taken.lock();
+            let mut bucket = bucket.lock();
             self.refill(&mut bucket, rate);
             bucket.refund(count, rate);
         }
@@ -291,12 +296,7 @@ impl Throttle {
     /// Gives back `bytes` of what [`Self::pay`] spent that never reached the host (a host call
     /// that failed).
     pub(crate) fn refund(&self, bytes: usize) {
-        let rate = self.rate();
-        if bytes > 0 && rate > 0 {
-            let mut bucket = self.host.lock();
-            self.refill(&mut bucket, rate);
-            bucket.refund(bytes, rate);
-        }
+        self.give_back(&self.host, bytes);
     }
 
     /// Sleeps up to `wait_ns` for a debt to be paid, as `waiting` allows.
