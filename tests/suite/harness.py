@@ -414,6 +414,15 @@ class Suite:
             shutil.copy(kernel_dir / "l4log_fixture.ko", extra)
         return kernel_dir, module, extra
 
+    def kunit_module(self):
+        """l4log.ko with its KUnit suites, against the current (debug) kernel, built once."""
+        def build():
+            self.built()
+            with self._build_lock:
+                env = {**os.environ, "L4LOG_DEBUG_KERNEL": "1" if self.debug else "", "L4LOG_KUNIT": "1"}
+                return guest.run_script("module", self.target, env=env)
+        return self.once(("kunit", self.target, self.debug), build)
+
     def programs(self):
         """The guest test programs, built once (under build()'s build lock)."""
         programs = self.work / "programs"
@@ -439,11 +448,12 @@ class Suite:
                 self._once[key] = make()
             return self._once[key]
 
-    def boot(self, cmd, files=None, builtin=False, status=0, **options):
+    def boot(self, cmd, files=None, builtin=False, status=0, module=None, **options):
         """Boots the guest running `cmd` in /extra (the test program plus `files`); `builtin`:
         l4linux with l4log built into the kernel (no insmod); `status`: the exit status `cmd`
-        must have."""
-        kernel_dir, module, extra = self.built()
+        must have; `module`: another build of l4log.ko to load (kunit_module())."""
+        kernel_dir, built_module, extra = self.built()
+        module = module or built_module
         if builtin:
             kernel_dir, module = guest.l4_intree_boot_set(), None
         if files:
