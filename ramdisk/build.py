@@ -57,14 +57,15 @@ def tree_lines(src, dest):
     return lines
 
 
-RUN_FILES = ("mode", "cmd", "insmod-args", "control", "token")
+RUN_FILES = ("mode", "cmd", "insmod-args", "control", "token", "stop")
 
 
 def build(out, gen_init_cpio, module, mode, cmd=None, extra=None, insmod_args="", control="/dev/ttyS1",
-          token="l4log"):
+          token="l4log", stop="poweroff"):
     """Writes the initramfs for one boot to `out` (`control`: the control channel's device, or
     `console` for marked lines on the console; `token`: the boot's secret that marks /init's
-    control lines, which /init reads and removes before anything else runs)."""
+    control lines, which /init reads and removes before anything else runs; `stop`: how /init
+    stops the machine, `poweroff` or `reboot`)."""
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
         (run / "mode").write_text(mode + "\n")
@@ -72,6 +73,7 @@ def build(out, gen_init_cpio, module, mode, cmd=None, extra=None, insmod_args=""
         (run / "insmod-args").write_text(insmod_args + "\n")
         (run / "control").write_text(control + "\n")
         (run / "token").write_text(token + "\n")
+        (run / "stop").write_text(stop + "\n")
         lines = spec_lines(module, extra)
         lines += [f"file /l4log-run/{name} {run / name} {'0600' if name == 'token' else '0644'} 0 0"
                   for name in RUN_FILES]

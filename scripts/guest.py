@@ -661,8 +661,11 @@ def boot_guest(target, kernel_dir, module, mode, cmd=None, extra=None, display=F
     fds = {}
     try:
         boot.cmdline, fds = LAUNCHERS[target](boot, image, initramfs, interactive, display)
+        # QEMU's x86 guest has no ACPI power-off (configs/qemu.config): it resets, and -no-reboot
+        # makes that QEMU's end.
+        stop = "reboot" if target == "qemu" else "poweroff"
         ramdisk.build(initramfs, gen_init_cpio, module, mode, cmd, extra, insmod_args(boot, fds), control,
-                      boot.token)
+                      boot.token, stop)
         if not quiet:
             log(f"{target} command line:\n  " + shlex.join(boot.cmdline))
         with boot_slot():

@@ -351,6 +351,16 @@ def l4linux_cases():
     return [Case(f"l4linux_{name}", functools.partial(run_case, name), "l4linux") for name in L4_ADVERSARIAL]
 
 
+def cpus_online(suite):
+    """The QEMU debug kernel (SMP) has both CPUs online, so that its concurrent cases run on two
+    (the firmware's MP table lists them: the kernel has no ACPI)."""
+    b = suite.boot('echo "l4log-cpus-online: $(cat /sys/devices/system/cpu/online)"')
+    online = re.findall(r"^l4log-cpus-online: (\S+)$", b.console.read_text(errors="replace").replace("\r", ""), re.M)
+    print(f"# CPUs online: {online}")
+    check(online == ["0-1"], f"CPUs online: {online}, want ['0-1']")
+
+
 def debug_cases(target):
-    return [Case(f"{target}_debug_{name}", functools.partial(run_case, name), target, debug=True)
-            for name in ADVERSARIAL]
+    own = [Case("qemu_debug_cpus_online", cpus_online, "qemu", debug=True)] if target == "qemu" else []
+    return own + [Case(f"{target}_debug_{name}", functools.partial(run_case, name), target, debug=True)
+                  for name in ADVERSARIAL]
