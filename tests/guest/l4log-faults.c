@@ -58,6 +58,10 @@
  *                          the loader's own (ENOENT, after the device is
  *                          registered), while another process opens
  *                          /dev/l4log in a loop: no open may succeed
+ *   signal                 raise SIGUSR1 with the 1st, 2nd, ... allocation
+ *                          from then on failing, in a child each time: the
+ *                          handler runs every time (a delivery that
+ *                          allocates, and fails, kills with SIGSEGV)
  *
  * Texts sent to the host: the write case sends "w<N>\n" for N = 1, 2, ...;
  * the close case "c<N>" for N = 1, 2, ... (no newline: the close sends it);
@@ -995,6 +999,58 @@ static void loadrace_case(const char *path, int count, const char *base_args)
 	close(module);
 }
 
+static volatile sig_atomic_t signal_handled;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	signal_handled = 1;
+}
+
+/* In a child: SIGUSR1 raised with allocation `n` failing. Exits 0 when the handler ran and the
+ * failure was injected, 1 when the handler ran and no nth allocation came, 2 when it did not run. */
+static void __attribute__((noreturn)) raise_with_failure(int n)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	int injected;
+
+	if (sigaction(SIGUSR1, &sa, NULL))
+		die("sigaction");
+	open_fail_nth();
+	arm(n);
+	raise(SIGUSR1);
+	injected = fired();
+	_exit(!signal_handled ? 2 : injected ? 0 : 1);
+}
+
+static void signal_case(void)
+{
+	int n, injected = 0, status;
+
+	for (n = 1; n <= 64; n++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (!pid)
+			raise_with_failure(n);
+		if (waitpid(pid, &status, 0) != pid)
+			die("waitpid");
+		if (WIFSIGNALED(status)) {
+			failed("signal: with allocation %d failing, the child died of signal %d", n, WTERMSIG(status));
+			continue;
+		}
+		if (WEXITSTATUS(status) == 2)
+			failed("signal: with allocation %d failing, the handler did not run", n);
+		if (WEXITSTATUS(status) != 0)
+			break;
+		injected++;
+	}
+	printf("l4log-fault: signal points=%d\n", injected);
+	if (n > 64)
+		failed("signal: still failing allocations after 64");
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -1020,6 +1076,10 @@ int main(int argc, char **argv)
 		stamp_stall_case(atoi(argv[2]), argv[3]);
 		return failures ? 1 : 0;
 	}
+	if (!strcmp(cmd, "signal") && argc == 2) {
+		signal_case();
+		return failures ? 1 : 0;
+	}
 	if (!strcmp(cmd, "loadrace") && (argc == 4 || argc == 5)) {
 		loadrace_case(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : "");
 		return failures ? 1 : 0;
@@ -1038,7 +1098,7 @@ int main(int argc, char **argv)
 	else {
 		fprintf(stderr, "usage: l4log-faults setup | insmod MODULE [ARGS] | open | write [DEVICE escaped] | close | "
 				"host FD MODULE | host-shared FD MODULE THREADS | stall FD MODULE | "
-				"stamp-stall FD MODULE | "
+				"stamp-stall FD MODULE | signal | "
 				"loadrace MODULE COUNT [ARGS]\n");
 		return 2;
 	}
