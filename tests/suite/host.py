@@ -3,6 +3,7 @@ differential test, scripts/l4's failure paths and the L4Re compile check."""
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -149,6 +150,57 @@ def l4_build_failures(suite):
     check(r.returncode != 0 and "L4Re build directory failed" in r.stderr,
           f"an empty L4Re tree: status {r.returncode}:\n{r.stderr[-1500:]}")
     check(complete == ["fiasco"], f"with L4Re failing, marked complete: {complete}")
+    check("left out" not in r.stderr, f"an L4Re patch left out of a tree without its files:\n{r.stderr[-1500:]}")
+    # A snapshot that carries what an L4Re patch adds (newer L4Re has pkg/l4re-core/Makefile):
+    # the patch is left out, and the build says so (and goes on, to fail as above).
+    makefile = fake / "src/l4/pkg/l4re-core/Makefile"
+    makefile.parent.mkdir(parents=True)
+    patch = next((REPO / "l4re-patches").glob("0001-*.patch"))
+    for content, note in (("# the snapshot's own\n", "has the files it adds already (pkg/l4re-core/Makefile)"),
+                          (added_text(patch), "has it already")):
+        makefile.write_text(content)
+        r, complete = run("", f"l4-cache-drift-{len(content)}")
+        check(f"{patch.name}: " in r.stderr and note in r.stderr and "L4Re build directory failed" in r.stderr,
+              f"L4Re with pkg/l4re-core/Makefile ({content.strip()!r}): no '{note}':\n{r.stderr[-1500:]}")
+        print(f"# {[line for line in r.stderr.splitlines() if patch.name in line]}")
+    shutil.rmtree(fake / "src/l4/pkg")
+    l4linux_build_failures(suite, fake, tools)
+
+
+def added_text(patch):
+    """The text of the one file that `patch` adds."""
+    lines = patch.read_text().split("\n@@ ", 1)[1].split("\n")[1:]
+    return "".join(line[1:] + "\n" for line in lines if line.startswith("+"))
+
+
+def l4linux_build_failures(suite, fake, tools):
+    # scripts/l4 linux (make run's scope) against complete fake Fiasco and L4Re builds and the
+    # fake snapshot's empty L4Linux: a Linux 7.2 source that lacks what from-linux-7.2.txt
+    # names, a patch that does not apply, and a failing build step each stop it with a message
+    # naming what failed, and leave no L4Linux marked complete.
+    builds = suite.work / "l4-fake-builds"
+    for name in ("fiasco", "l4re"):
+        (builds / name).mkdir(parents=True)
+        (builds / name / ".l4log-complete").touch()
+    no_linux72, no_patches = suite.work / "l4-fake-linux72", suite.work / "l4-fake-no-l4linux-patches"
+    no_linux72.mkdir()
+    no_patches.mkdir()
+    cases = [("linux72", {"L4LOG_LINUX72": str(no_linux72)}, "from-linux-7.2.txt: "),
+             ("patch", {}, "0001-l4-x86_64-allow-Rust.patch does not apply"),
+             ("defconfig", {"L4LOG_L4LINUX_PATCHES": str(no_patches)}, "L4Linux defconfig failed")]
+    for name, extra, message in cases:
+        if name == "defconfig":
+            (fake / "src/l4linux/drivers/misc").mkdir(parents=True)  # where the series links l4log
+        cache = suite.work / f"l4-cache-linux-{name}"
+        env = {**os.environ, "L4_SRC": str(fake), "L4LOG_L4_SNAPSHOT": str(fake / "src"),
+               "L4LOG_L4_CACHE": str(cache), "L4LOG_L4_SCOPE": "run", "PATH": f"{tools}:{os.environ['PATH']}",
+               **extra}
+        r = subprocess.run([str(REPO / "scripts/l4"), "linux", str(builds / "fiasco"), str(builds / "l4re"), "-"],
+                           capture_output=True, text=True, env=env)
+        complete = sorted(p.parent.name for p in cache.glob("*/.l4log-complete"))
+        print(f"# L4Linux {name}: status {r.returncode}, {[line for line in r.stderr.splitlines() if message in line][:1]}")
+        check(r.returncode != 0 and message in r.stderr and not complete,
+              f"L4Linux {name}: status {r.returncode}, complete {complete}, no '{message}':\n{r.stderr[-1500:]}")
 
 
 def l4_compile_check(suite):
