@@ -549,11 +549,13 @@ class L4ConsoleWatcher(threading.Thread):
     """l4linux: follows the serial console's capture (the host log) while QEMU writes it.
 
     Takes the marked control lines out into the run's control file, shows the other lines
-    when asked, and says when the guest is done: its kernel log was sent, or its kernel
-    panic was printed to its end (L4Linux's poweroff and panic leave QEMU running)."""
+    when asked, and says when the guest is done: its kernel log was sent, its kernel
+    panic was printed to its end (L4Linux's poweroff and panic leave QEMU running), or
+    L4Linux ended before /init ran (no guest program can print that line yet)."""
 
     PANIC_END = "---[ end Kernel panic"
     INIT = "Run /init as init process"
+    TERMINATED = "Terminating L4Linux."
 
     def __init__(self, boot, display):
         super().__init__(daemon=True)
@@ -595,6 +597,8 @@ class L4ConsoleWatcher(threading.Thread):
             if not line:
                 return
         if self.PANIC_END in line:
+            self.done.set()
+        if self.TERMINATED in line and self.boot.init_seconds is None:
             self.done.set()
         if self.INIT in line and self.boot.init_seconds is None:
             self.boot.init_seconds = time.monotonic() - self.started

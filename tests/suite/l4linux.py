@@ -94,7 +94,9 @@ def l4linux_arch_contracts(suite):
         check_no_test_parts(suite)
         remap = (f"if [ -e {FAIL_L4_REMAP} ] || [ -e {FIXTURE_PARAMETERS}/remap ]; then "
                  "echo 'the kernel make run boots has fault injection'; exit 1; fi && ")
-    b = suite.boot(f"insmod l4log_fixture.ko && {debugfs} && {remap}"
+    # SMP: signal delivery allocates nothing that can fail (0003's per-CPU frame buffer).
+    signal = "./l4log-faults setup && ./l4log-faults signal && " if suite.smp else ""
+    b = suite.boot(f"insmod l4log_fixture.ko && {debugfs} && {remap}{signal}"
                    f"echo 1 >{FIXTURE_PARAMETERS}/alloc && rmmod l4log_fixture")
     lines = [line.split("l4log_fixture: ", 1)[1] for line in b.dmesg.splitlines() if "l4log_fixture: " in line]
     for line in lines:
@@ -111,6 +113,12 @@ def l4linux_arch_contracts(suite):
     for line in want:
         check(line in lines, f"the fixture did not report {line!r}; it reported: {lines}")
     if suite.smp:
+        console = b.console.read_text(errors="replace").replace("\r", "")
+        faults = re.findall(r"^l4log-fault: (.*)$", console, re.M)
+        print(f"# l4log-faults signal: {faults}")
+        points = [int(m[1]) for line in faults if (m := re.fullmatch(r"signal points=(\d+)", line))]
+        check(points and points[0] >= 1 and not [line for line in faults if "FAILED" in line],
+              f"SIGUSR1 with each allocation failing in turn: {faults}")
         race = [line for line in lines if line.startswith("set_memory race: ")]
         check(race and race[0] in ("set_memory race: 0 errors (first 0), region rw-, pte rw",
                                    "set_memory race: 0 errors (first 0), region r--, pte r-"),
@@ -123,7 +131,7 @@ def check_no_test_parts(suite):
     boot_set, _, _ = suite.built()
     obj = Path((boot_set / "l4linux-obj").read_text().strip())
     config = (obj / ".config").read_text()
-    on = re.findall(r"^(CONFIG_(?:FAULT_INJECTION|FAIL_L4_REMAP)\w*)=y$", config, re.M)
+    on = re.findall(r"^(CONFIG_(?:FAULT_INJECTION|FAIL_L4_REMAP|FAILSLAB|FAIL_PAGE_ALLOC)\w*)=y$", config, re.M)
     check(not on, f"the kernel make run boots has {on}")
     exported = re.findall(r"\t(set_memory_r[ow]|l4lx_memory_page_rights)\t", (obj / "Module.symvers").read_text())
     check(not exported, f"the kernel make run boots exports {exported} for tests")
@@ -186,6 +194,30 @@ def l4linux_signals_noxsave(suite):
     check_l4_trouble(suite, b, console)
 
 
+# The memory quota of L4Linux in every ned script of the boot set (configs/l4re/).
+L4_QUOTA_LINE = 'mem = L4.Env.user_factory:create(L4.Proto.Factory, (128 + 32) * 1024 * 1024):m("rws"),'
+
+
+def l4linux_memory_quota(suite):
+    """configs/l4re: ned starts L4Linux under a memory quota of its RAM and 32 MiB, in every ned
+    script of the boot set. The quota holds: under it, L4Linux asking for 160 MiB of RAM
+    (l4log-quota.cfg) is refused by moe and stops before its kernel starts (moe prints the
+    quota)."""
+    boot_set, module, extra = suite.built()
+    for script in ("l4log.cfg", "l4log-console.cfg", "l4log-bench.cfg", "l4log-quota.cfg"):
+        check(L4_QUOTA_LINE in (boot_set / script).read_text(), f"{script} starts L4Linux without its quota")
+    b = guest.boot_guest("l4linux", boot_set, module, "command", "true", str(extra), quiet=True,
+                         timeout=L4_BOOT_TIMEOUT, l4_entry="l4log-quota")
+    log = b.host_log.read_text(errors="replace")
+    refused = re.findall(r"Can't get main memory of (\d+)kiB", log)
+    quota = re.findall(r"MOE\[mem_alloc\]: quota: limit: (\d+) bytes", log)
+    print(f"# RAM refused: {refused} KiB; quota: {quota} bytes")
+    check(refused == [str(160 * 1024)] and quota == [str(160 << 20)],
+          f"L4Linux asking for 160 MiB under a 160 MiB quota: refused {refused}, quota {quota}; log: {b.host_log}")
+    check(not b.timed_out and "Run /init as init process" not in log,
+          f"L4Linux went on after its RAM was refused (timed out: {b.timed_out}); log: {b.host_log}")
+
+
 # What scripts/l4 puts on the in-tree kernel's command line (INTREE_KERNEL_ARGS).
 INTREE_PARAMETERS = {"escape": "N", "channels": "app:stamp=task,audit", "stamp": "none", "rate_limit": "0"}
 
@@ -242,5 +274,6 @@ def cases():
             Case("l4linux_bench_sink", l4linux_bench_sink, "l4linux"),
             Case("l4linux_arch_contracts", l4linux_arch_contracts, "l4linux"),
             Case("l4linux_signals_noxsave", l4linux_signals_noxsave, "l4linux"),
+            Case("l4linux_memory_quota", l4linux_memory_quota, "l4linux"),
             Case("l4linux_kunit_config", l4linux_kunit_config, "l4linux"),
             Case("l4linux_intree", l4linux_intree, "l4linux")]
