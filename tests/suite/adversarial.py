@@ -353,7 +353,7 @@ def l4linux_cases():
 
 def cpus_online(suite):
     """The QEMU debug kernel (SMP) has both CPUs online, so that its concurrent cases run on two
-    (the firmware's MP table lists them: the kernel has no ACPI)."""
+    (ACPI's MADT lists them: without ACPI, the firmware's MP table listed one, and this failed)."""
     b = suite.boot('echo "l4log-cpus-online: $(cat /sys/devices/system/cpu/online)"')
     online = re.findall(r"^l4log-cpus-online: (\S+)$", b.console.read_text(errors="replace").replace("\r", ""), re.M)
     print(f"# CPUs online: {online}")
