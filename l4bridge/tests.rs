@@ -2,8 +2,8 @@
 
 //! KUnit tests of the bridge's own logic, against a fake host channel.
 //!
-//! Run by `make test` with the kernel's `tools/testing/kunit/kunit.py` on UML
-//! (`scripts/kunit`).
+//! Run by `make test` (`uml_debug_kunit`): `l4log.ko` built with them (`scripts/module`,
+//! `L4LOG_KUNIT=1`) runs them when it loads on UML's debug kernel.
 
 #[kernel::macros::kunit_tests(l4bridge)]
 mod kunit {
