@@ -8,11 +8,13 @@
 //! hold at most one second's worth each:
 //! - the host's ([`Throttle::pay`]): each send pays for all it puts on the host before its
 //!   host calls, once nothing is owed, and what it puts beyond the credit is owed, which the
-//!   next send waits for. Text held for its line's end pays when it goes. A close does not
-//!   wait: it sends what its file holds at once (paced when it was taken), and the sends
-//!   after it pay for it. So the host gets at most the rate, one second's worth and one send
-//!   (a line buffer's worth, escaped and stamped: up to [`crate::l4bridge::MAX_CHUNK`] bytes
-//!   a host call) at any time, and what closes send (up to a line buffer's worth each); one
+//!   next send waits for. Text held for its line's end pays when it goes. A close waits as a
+//!   send does, until its deadline ([`crate::waiting::CLOSE_WAIT`]), and drops what its file
+//!   holds if the debt is not paid by then (counted in `l4log-dropped-bytes`): closing files
+//!   one after another, each holding a byte that a stamp makes tens, cannot outrun the limit.
+//!   So the host gets at most the rate, one second's worth and one send (a line buffer's
+//!   worth, escaped and stamped: up to [`crate::l4bridge::MAX_CHUNK`] bytes a host call) at
+//!   any time, one send more per sender that found nothing owed at the same moment, and one
 //!   send more when a host call is slow, as the bucket fills meanwhile.
 //! - the writers' ([`Throttle::acquire`]): a write step takes at most as many bytes as it
 //!   holds and spends them, so that a write that only fills its line buffer is paced as one
@@ -25,7 +27,7 @@ use kernel::{
     new_condvar, new_mutex,
     prelude::*,
     sync::{CondVar, CondVarTimeoutResult, Mutex, MutexGuard},
-    time::{msecs_to_jiffies, Instant, Monotonic},
+    time::{delay::fsleep, msecs_to_jiffies, Delta, Instant, Monotonic},
 };
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
@@ -257,9 +259,7 @@ impl Throttle {
         let woke = self
             .sleep
             .wait_interruptible_timeout(bucket, msecs_to_jiffies(wait_ms));
-        let slept = started.elapsed().as_nanos();
-        self.throttled_ns
-            .fetch_add(u64::try_from(slept).unwrap_or(0), Ordering::Relaxed);
+        self.count_throttled(started);
         match woke {
             CondVarTimeoutResult::Signal { .. } => Err(ERESTARTSYS),
             _ => Ok(()),
@@ -267,10 +267,12 @@ impl Throttle {
     }
 
     /// Before host calls that put `bytes` bytes on the host: waits until the host's bucket owes
-    /// nothing, as `waiting` allows (a close does not wait), then spends them there; returns
-    /// how many it spent (0 without a limit). While it waits, `turn` (the send's) is marked
-    /// stalled, so that non-blocking writers waiting for it get `EAGAIN`. Fails with `EAGAIN`
-    /// (non-blocking) or `ERESTARTSYS` (a signal) with nothing spent.
+    /// nothing, as `waiting` allows, then spends them there; returns how many it spent (0
+    /// without a limit). While it waits, `turn` (the send's) is marked stalled, so that
+    /// non-blocking writers waiting for it get `EAGAIN`. Fails with nothing spent: `EAGAIN`
+    /// (non-blocking), `ERESTARTSYS` (a signal), `ETIMEDOUT` (a close whose deadline came
+    /// first: what it holds is dropped and counted, so that closing files one after another
+    /// cannot put more on the host than the limit, stamps included).
     pub(crate) fn pay<T>(&self, bytes: usize, waiting: Waiting, turn: &Turn<T>) -> Result<usize> {
         if bytes == 0 || self.rate() == 0 {
             return Ok(0);
@@ -282,9 +284,7 @@ impl Throttle {
                 return Ok(0);
             }
             self.refill(&mut bucket, rate);
-            // A close sends what its file holds at once, whatever is owed: its bytes were paced
-            // when taken, and it may neither wait long nor drop them for the limit.
-            if !bucket.owes() || matches!(waiting, Waiting::Until(_)) {
+            if !bucket.owes() {
                 bucket.charge(bytes);
                 return Ok(bytes);
             }
@@ -299,7 +299,8 @@ impl Throttle {
         self.give_back(&self.host, bytes);
     }
 
-    /// Sleeps up to `wait_ns` for a debt to be paid, as `waiting` allows.
+    /// Sleeps up to `wait_ns` for a debt to be paid, as `waiting` allows: a close until its
+    /// deadline, whatever signals are pending (a killed process closes its files).
     fn wait_to_pay<'a, T>(
         &'a self,
         bucket: MutexGuard<'a, Bucket>,
@@ -307,14 +308,32 @@ impl Throttle {
         waiting: Waiting,
         turn: &Turn<T>,
     ) -> Result<MutexGuard<'a, Bucket>> {
-        if !matches!(waiting, Waiting::Allowed) {
-            return Err(EAGAIN);
+        match waiting {
+            Waiting::NotAllowed => return Err(EAGAIN),
+            Waiting::Until(_) if waiting.expired() => return Err(ETIMEDOUT),
+            _ => {}
         }
         drop(bucket);
         turn.mark_stalled();
+        if let Waiting::Until(_) = waiting {
+            let started = Instant::<Monotonic>::now();
+            let sleep_ns = wait_ns.min(waiting.left_ns());
+            fsleep(Delta::from_nanos(
+                i64::try_from(sleep_ns).unwrap_or(i64::MAX),
+            ));
+            self.count_throttled(started);
+            return Ok(self.host.lock());
+        }
         let mut bucket = self.host.lock();
         self.sleep_interruptibly(&mut bucket, wait_ns)?;
         Ok(bucket)
+    }
+
+    /// Counts the time since `started` in `l4log-throttled-ns`.
+    fn count_throttled(&self, started: Instant<Monotonic>) {
+        let slept = started.elapsed().as_nanos();
+        self.throttled_ns
+            .fetch_add(u64::try_from(slept).unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Nanoseconds writers have waited for the limit, all together.

@@ -40,6 +40,16 @@ impl Waiting {
         Self::Until(Instant::now() + CLOSE_WAIT)
     }
 
+    /// Nanoseconds left until the deadline (0 once it has passed; `u64::MAX` without one).
+    pub(crate) fn left_ns(self) -> u64 {
+        match self {
+            Self::Until(deadline) => {
+                u64::try_from((deadline - Instant::<Monotonic>::now()).as_nanos()).unwrap_or(0)
+            }
+            _ => u64::MAX,
+        }
+    }
+
     /// Whether the deadline has passed (never, without one).
     pub(crate) fn expired(self) -> bool {
         match self {

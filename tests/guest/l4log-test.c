@@ -30,6 +30,12 @@
  *                             device's l4log-host-bytes every 5 ms; prints
  *                             `l4log-burst: N`, the most host bytes beyond
  *                             RATE bytes per second since then
+ *   l4log-test closes DEVICE COUNT RATE
+ *                             COUNT times: open DEVICE, write one byte
+ *                             (no newline), close; reads the device's
+ *                             l4log-host-bytes after each close; prints
+ *                             `l4log-closes: N`, the most host bytes beyond
+ *                             RATE bytes per second since the first open
  *   l4log-test close DEVICE TEXT
  *                             write TEXT, close, and print `l4log-close: MS
  *                             ms, dropped N`: the close's milliseconds and
@@ -311,6 +317,32 @@ static int write_burst(const char *device, long count, long rate, int held)
 	return ok ? 0 : 1;
 }
 
+/* COUNT opens of DEVICE, each writing one byte that only the close sends (stamped, on a
+ * stamped channel: tens of bytes on the host); prints the most host bytes beyond what RATE
+ * bytes per second allow since the first open, read after each close. */
+static int write_closes(const char *device, long count, long rate)
+{
+	int peek = open_named(device);
+	long before = host_bytes_now(peek), most = 0;
+	struct timespec start;
+
+	if (before < 0)
+		return fail("host bytes");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (long i = 0; i < count; i++) {
+		int out = open_named(device);
+		long beyond;
+
+		if (out < 0 || expect(write(out, "x", 1), 1, 0) || close(out))
+			return fail("closes");
+		beyond = host_bytes_now(peek) - before - rate * ms_since(&start) / 1000;
+		if (beyond > most)
+			most = beyond;
+	}
+	printf("l4log-closes: %ld\n", most);
+	return 0;
+}
+
 /* Writes TEXT (an unfinished line) to DEVICE and closes it; prints the milliseconds the close
  * took and what the device counts dropped. */
 static int close_timed(const char *device, const char *text)
@@ -370,6 +402,8 @@ int main(int argc, char **argv)
 		return write_newlines(argv[2], atol(argv[3]));
 	if (argc == 6 && !strcmp(argv[1], "burst"))
 		return write_burst(argv[2], atol(argv[3]), atol(argv[4]), atoi(argv[5]));
+	if (argc == 5 && !strcmp(argv[1], "closes"))
+		return write_closes(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "close"))
 		return close_timed(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "sleeps"))
@@ -379,7 +413,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "fault"))
 		return partly_unmapped(atol(argv[2]));
 	fprintf(stderr, "usage: l4log-test write FILE [DEVICE] | timed FILE DEVICE | nonblocking FILE DEVICE | lines DEVICE ID COUNT | "
-		"named NAME DEVICE TEXT | close DEVICE TEXT | newlines DEVICE COUNT | burst DEVICE COUNT RATE HELD | "
+		"named NAME DEVICE TEXT | close DEVICE TEXT | closes DEVICE COUNT RATE | newlines DEVICE COUNT | "
+		"burst DEVICE COUNT RATE HELD | "
 		"load MODULE ARGS | sleeps COUNT MS | "
 		"zero | fault N\n");
 	return 2;

@@ -519,17 +519,21 @@ NEWLINES = 1000
 SEND_MAX = 4096
 # Files that hold an unfinished line each when the burst begins, and end it during the burst.
 HELD_FILES = 8
+# Files opened, written a byte and closed one after another.
+CLOSES = 2000
 
 
 def channels_rate_limit_counts_host_bytes(suite):
     """The rate limit bounds what the host receives, stamps included: NEWLINES one-byte
     writes on a stamped channel at HOST_RATE bytes per second take at least as long as their
-    host bytes beyond the bucket's one second's worth need; and one write of NEWLINES
-    newlines, after a quiet second, never puts more on the host than the rate allows plus the
-    bucket's second's worth and one host call."""
+    host bytes beyond the bucket's one second's worth need; one write of NEWLINES newlines,
+    after a quiet second, never puts more on the host than the rate allows plus the bucket's
+    second's worth and one host call; nor do CLOSES files opened one after another, each
+    writing a byte that its close sends with a stamp of tens of bytes (closes pay as sends do)."""
     b = suite.boot(reload_with(f":stamp=task+time:rate_limit={HOST_RATE}") + " || exit 1; sleep 1; "
                    f"./l4log-test newlines /dev/l4log-{APP} {NEWLINES} && sleep 2 && "
-                   f"./l4log-test burst /dev/l4log-{APP} {NEWLINES} {HOST_RATE} {HELD_FILES} && "
+                   f"./l4log-test burst /dev/l4log-{APP} {NEWLINES} {HOST_RATE} {HELD_FILES} && sleep 2 && "
+                   f"./l4log-test closes /dev/l4log-{APP} {CLOSES} {HOST_RATE} && "
                    f"exec 3>/dev/l4log-{APP} && cat /proc/self/fdinfo/3")
     console = b.console.read_text(errors="replace")
     timed = re.search(r"^l4log-timed: (\d+)$", console, re.M)
@@ -540,8 +544,10 @@ def channels_rate_limit_counts_host_bytes(suite):
     # The held lines (in pieces on L4Linux, where host lines are short).
     held = [text for *_, text in lines if text and not text.strip(b"h")]
     empty = sum(text == b"" for *_, text in lines)
-    check(empty == 2 * NEWLINES and len(lines) == empty + len(held),
-          f"{APP}: {len(lines)} stamped lines, {empty} empty (want {2 * NEWLINES}), {len(held)} of held bytes")
+    closed = sum(text == b"x" for *_, text in lines)
+    check(empty == 2 * NEWLINES and closed == CLOSES and len(lines) == empty + len(held) + closed,
+          f"{APP}: {len(lines)} stamped lines, {empty} empty (want {2 * NEWLINES}), {closed} of closes "
+          f"(want {CLOSES}), {len(held)} of held bytes")
     check(len(b"".join(held)) == HELD_FILES * 3800,
           f"{APP}: {len(b''.join(held))} held bytes, want {HELD_FILES * 3800}")
     # The one-byte writes' host lines come first.
@@ -560,6 +566,12 @@ def channels_rate_limit_counts_host_bytes(suite):
           f"{burst[1]} host bytes beyond {HOST_RATE} B/s (allowed {allowed}: the bucket and one send)")
     check(int(burst[1]) <= allowed,
           f"{burst[1]} host bytes beyond the rate went to the host at once (allowed {allowed})")
+    closes = re.search(r"^l4log-closes: (-?\d+)$", console, re.M)
+    check(closes, "the closes printed no figure")
+    print(f"# {CLOSES} opens writing one byte that their close sends, stamped: at most {closes[1]} host "
+          f"bytes beyond {HOST_RATE} B/s (allowed {allowed})")
+    check(int(closes[1]) <= allowed,
+          f"closes put {closes[1]} host bytes beyond the rate on the host at once (allowed {allowed})")
     dropped = re.findall(r"^l4log-dropped-bytes:\s+(\d+)", console, re.M)
     check(dropped == ["0"], f"l4log-dropped-bytes after the closes: {dropped}, want 0")
 
