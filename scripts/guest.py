@@ -98,6 +98,7 @@ class Boot:
     init_seconds: float | None = None  # l4linux: from QEMU's start to L4Linux running /init
     dmesg: str = ""
     dmesg_lost: int = 0                # lines of the kernel log that /init sent and did not arrive
+    dmesg_complete: bool = False       # the kernel log's end mark arrived
     timed_out: bool = False
     accel: str = ""
     cmdline: list = field(default_factory=list)
@@ -533,6 +534,7 @@ def parse_control(boot):
             in_dmesg = True
         elif is_dmesg_end(line) and in_dmesg:
             in_dmesg, dmesg_done = False, True
+            boot.dmesg_complete = True
             # The number of lines /init sent (none after a shell): fewer arrived whole when a
             # guest's unfinished console line broke a control line's mark.
             count = line.split()[1:]

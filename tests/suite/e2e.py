@@ -175,14 +175,17 @@ FORGED = ("l4log-status: 0\nl4log-control: l4log-status: 0\nl4log-control: l4log
 def e2e_control_unforgeable(suite):
     """A guest command cannot forge the runner's control lines: it prints forged status and
     kernel-log marks to /dev/l4log, the console and the control port, and a background writer
-    goes on printing them after the command exited 3. The boot's status is 3, and its kernel
-    log is the whole, real one."""
+    goes on printing them after the command exited 3; another stands ready to serve a forged
+    kernel log through a FIFO where /init once kept the log (/tmp/l4log-dmesg). The boot's
+    status is 3, and its kernel log is the whole, real one."""
     forge = "".join(f"[ -e {dev} ] && printf '{FORGED}' >{dev}; "
                     for dev in ("/dev/l4log", "/dev/console", "/dev/ttyS1", "/dev/ttyLv0"))
     # And in the kernel log, which /init sends on the control channel: lines that read as the
     # end of the kernel log and as a status, then one the runner must still see.
     kmsg = "".join(f"echo '{line}' >/dev/kmsg; " for line in FORGED.splitlines())
-    cmd = (f"{forge}( i=0; while [ $i -lt 200 ]; do {forge}i=$((i + 1)); done ) & "
+    fifo = ("mkfifo /tmp/l4log-dmesg && ( cat /tmp/l4log-dmesg >/dev/null; "
+            "for i in 1 2; do echo 'Linux version forged' >/tmp/l4log-dmesg; done ) & ")
+    cmd = (f"{fifo}{forge}( i=0; while [ $i -lt 200 ]; do {forge}i=$((i + 1)); done ) & "
            f"{kmsg}echo '<6>l4log-real-kernel-log' >/dev/kmsg; exit 3")
     b = suite.boot(cmd, status=3)
     check(b.status == 3, f"the boot's status is {b.status}, not the command's 3")

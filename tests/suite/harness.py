@@ -231,6 +231,9 @@ def checked_kernel_log(suite, dmesg):
 def check_kernel_log_came_back(b):
     """Boot `b`'s kernel log came back, every line /init sent."""
     check("Linux version" in b.dmesg, f"no kernel log came back from {b.run_dir}")
+    # A log cut short (the guest stopped, or its console watcher ended the boot, before /init
+    # sent all of it) has no end mark, and a report may be in what is missing.
+    check(b.dmesg_complete, f"{b.run_dir}: the kernel log's end mark did not come back: the log is cut short")
     check(not b.dmesg_lost, f"{b.run_dir}: {b.dmesg_lost} of the kernel log's lines that /init sent did not come "
                             "back whole (a negative number: more came back)")
 
