@@ -12,19 +12,19 @@
 //! written (`scripts/l4log-decode`): `\x1b` is an escaped ESC, and the four characters `\x1b`
 //! written literally come out as `\x5cx1b`.
 
-use crate::words::{self, WORD_BYTES};
+use crate::words::{self, Word, WORD_BYTES};
 
 /// The most bytes one input byte becomes: `\xNN`.
 pub(crate) const ESCAPED_LEN: usize = 4;
 
 /// `byte` as `\xNN`.
-pub(crate) fn escaped(byte: u8) -> [u8; ESCAPED_LEN] {
+pub(crate) const fn escaped(byte: u8) -> [u8; ESCAPED_LEN] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     [
         b'\\',
         b'x',
-        HEX[usize::from(byte >> 4)],
-        HEX[usize::from(byte & 0xf)],
+        HEX[(byte >> 4) as usize],
+        HEX[(byte & 0xf) as usize],
     ]
 }
 
@@ -162,12 +162,15 @@ fn copy(to: &mut [u8], from: &[u8]) {
 const SHORT_COPY: usize = 16;
 
 /// Escapes `input`'s first byte (the last byte of a sequence to escape, or one escaped alone),
-/// then goes on byte by byte while the text is a mix of plain ASCII and sequences to escape
-/// (binary data, text with many controls): up to a character of several bytes that passes, a
-/// run of [`PLAIN_RUN`] plain bytes (faster a run at a time), or where `out` has less than
-/// [`ESCAPED_LEN`] bytes of room. Writes each byte's form whole, so what it leaves is what the
-/// run-at-a-time path would have written up to there. Takes nothing when `out` has no room
-/// for an escaped byte.
+/// then goes on while the text is a mix of text that passes and bytes to escape (binary data,
+/// text with many controls): up to a run of [`PLAIN_RUN`] bytes that pass (faster a run at a
+/// time), or where `out` has less than [`ESCAPED_LEN`] bytes of room. Writes each character's
+/// and each escaped byte's form whole, so what it leaves is what the run-at-a-time path would
+/// have written up to there. Takes nothing when `out` has no room for an escaped byte.
+///
+/// Random bytes are this path's hardest text: whether a byte passes cannot be predicted. So
+/// it goes a word at a time without a branch on each byte ([`mixed_bytes`]), and only its last
+/// few bytes of input and room a character or escaped byte at a time ([`next_form`]).
 fn escape_mixed(input: &[u8], out: &mut [u8]) -> Filled {
     let Some(slot) = out.first_chunk_mut::<ESCAPED_LEN>() else {
         return Filled {
@@ -176,46 +179,235 @@ fn escape_mixed(input: &[u8], out: &mut [u8]) -> Filled {
         };
     };
     *slot = escaped(input[0]);
-    let (mut taken, mut written, mut plain_run) = (1, ESCAPED_LEN, 0);
-    while let (Some(&byte), Some(slot)) = (
-        input.get(taken),
-        out.get_mut(written..)
-            .and_then(|room| room.first_chunk_mut::<ESCAPED_LEN>()),
-    ) {
-        match LEADS[usize::from(byte)] {
-            Lead::Plain if plain_run < PLAIN_RUN => {
-                slot[0] = byte;
-                written += 1;
-                taken += 1;
-                plain_run += 1;
-                continue;
+    let mut done = Filled {
+        taken: 1,
+        written: ESCAPED_LEN,
+    };
+    let mut passing = mixed_bytes(input, out, &mut done);
+    while done.taken < input.len() {
+        let Some(slot) = out
+            .get_mut(done.written..)
+            .and_then(|room| room.first_chunk_mut::<ESCAPED_LEN>())
+        else {
+            break;
+        };
+        let form = next_form(&input[done.taken..]);
+        if form.passes {
+            passing += form.taken;
+            if passing > PLAIN_RUN {
+                break;
             }
-            Lead::Plain => break,
-            Lead::Alone => {
-                *slot = escaped(byte);
-                written += ESCAPED_LEN;
-                taken += 1;
-            }
-            lead => match char_len(&input[taken..], lead) {
-                // An invalid sequence (or a C1 control) whose escaped bytes all fit.
-                Err(len) if out.len() - written >= len * ESCAPED_LEN => {
-                    for &byte in &input[taken..taken + len] {
-                        out[written..written + ESCAPED_LEN].copy_from_slice(&escaped(byte));
-                        written += ESCAPED_LEN;
-                    }
-                    taken += len;
-                }
-                _ => break,
-            },
+        } else {
+            passing = 0;
         }
-        plain_run = 0;
+        *slot = form.bytes;
+        done.taken += form.taken;
+        done.written += form.written;
     }
-    Filled { taken, written }
+    done
 }
 
-/// Plain bytes in a row after which [`escape_mixed`] leaves the rest of the run to the
+/// [`escape_mixed`]'s pass a word at a time, from `done` on: while a word of input and
+/// [`MIXED_AHEAD`] bytes after it are left, and room for the word's bytes all escaped and as
+/// many again, until a word has nothing to escape (text that passes goes faster a run at a
+/// time). Ends at a character's start. Adds what it took and wrote to `done`, and returns how
+/// many bytes in a row passed at its end (a word's, or 0).
+///
+/// Whether a byte passes does not depend on where the pass stands: a byte passes when it is
+/// plain ASCII, or one of the bytes of a character of several bytes that passes
+/// ([`char_passes`]), which begins at a lead byte (a continuation byte begins none, and no
+/// lead byte is inside a character). So a word's bytes that pass are marked at once: plain
+/// ASCII by [`words::not_plain`], characters by looking at the word's lead bytes that a
+/// continuation byte follows (`carried` marks the bytes of the next word that a character
+/// covers). Then each byte's form is chosen by indexing [`FORMS`] with its mark, not by a
+/// branch: whether a random byte passes cannot be predicted.
+fn mixed_bytes(input: &[u8], out: &mut [u8], done: &mut Filled) -> usize {
+    let (mut taken, mut written) = (done.taken, done.written);
+    // Bytes of the word after this one that a character begun in this one covers (bit 7 of
+    // each, as `words` marks bytes).
+    let mut carried: Word = 0;
+    let mut passing = 0;
+    while let Some(block) = input.get(taken..taken + WORD_BYTES + MIXED_AHEAD) {
+        if out.len() - written < WORD_BYTES * ESCAPED_LEN + MIXED_AHEAD {
+            // Room for the word's bytes escaped and a character's rest after them.
+            break;
+        }
+        let Some((word, _)) = words::split_word(block) else {
+            break;
+        };
+        let not_plain = words::not_plain(word);
+        let mut passes = !not_plain & words::HIGH | carried;
+        carried = 0;
+        // Characters of several bytes that begin in this word: each lead byte followed by a
+        // continuation byte looked at (in random bytes one in twenty).
+        let Some((after, _)) = words::split_word(&block[1..]) else {
+            break;
+        };
+        let mut leads = not_plain & words::leads(word) & words::continuations(after);
+        while leads != 0 {
+            let at = words::first_marked(leads);
+            leads &= leads - 1;
+            let ahead = block[at..]
+                .first_chunk::<ESCAPED_LEN>()
+                .unwrap_or(&[0; ESCAPED_LEN]);
+            // The marks of the character's bytes (none when it does not pass), in this word
+            // and, past its end, the next.
+            let covered = COVERED[char_passes(ahead)];
+            passes |= covered << (8 * at);
+            carried |= (covered >> 1) >> (Word::BITS as usize - 1 - 8 * at);
+        }
+        let slot = &mut out[written..written + WORD_BYTES * ESCAPED_LEN];
+        let mut at_out = 0;
+        for (index, &byte) in block[..WORD_BYTES].iter().enumerate() {
+            // 1 when the byte passes, else 0: an index, not a branch.
+            let pass = (passes >> (8 * index + 7)) as usize & 1;
+            let form = FORMS[pass][usize::from(byte)];
+            slot[at_out..at_out + ESCAPED_LEN].copy_from_slice(&form);
+            at_out += ESCAPED_LEN - (ESCAPED_LEN - 1) * pass;
+        }
+        taken += WORD_BYTES;
+        written += at_out;
+        if passes == words::HIGH && carried == 0 {
+            passing = WORD_BYTES;
+            break;
+        }
+    }
+    // The rest of a character that began in the last word: its bytes pass (the margins leave
+    // input and room for them).
+    while carried != 0 {
+        out[written] = input[taken];
+        (taken, written, carried) = (taken + 1, written + 1, carried >> 8);
+    }
+    (done.taken, done.written) = (taken, written);
+    passing
+}
+
+/// The marks (bit 7) of the first 0 to 4 bytes of a word: of a character's bytes.
+const COVERED: [Word; ESCAPED_LEN + 1] = [0, 0x80, 0x8080, 0x80_8080, 0x8080_8080];
+
+/// Input and room that [`mixed_bytes`] wants after a word: the rest of a character that begins
+/// in it, and the bytes its last lead bytes look at ahead.
+const MIXED_AHEAD: usize = 2 * ESCAPED_LEN;
+
+/// `passes` ? `then` : `otherwise`, by a mask rather than a branch.
+fn choose(
+    passes: bool,
+    then: [u8; ESCAPED_LEN],
+    otherwise: [u8; ESCAPED_LEN],
+) -> [u8; ESCAPED_LEN] {
+    let mask = u32::from(passes).wrapping_neg();
+    ((u32::from_le_bytes(then) & mask) | (u32::from_le_bytes(otherwise) & !mask)).to_le_bytes()
+}
+
+/// The length of the character that begins `next` (its first bytes, the rest of the text
+/// after them) if it is whole in them, valid UTF-8 and passes (plain ASCII, newline, tab, or a
+/// character of several bytes that is no C1 control); else 0. Integer operations on the bytes
+/// only, no branch: random bytes would mispredict one on every other byte.
+fn char_passes(next: &[u8; ESCAPED_LEN]) -> usize {
+    let begins = &BEGINS[usize::from(next[0])];
+    // 1 for a continuation byte (0x80 to 0xbf), else 0: bit 7 set and bit 6 clear.
+    let continues = |byte: u8| u32::from((byte >> 7) & !(byte >> 6) & 1);
+    let second = u32::from(next[1].wrapping_sub(begins.second_low) <= begins.second_span);
+    let third = u32::from(begins.no_third) | continues(next[2]);
+    let fourth = u32::from(begins.no_fourth) | continues(next[3]);
+    usize::from(begins.len) & (second & third & fourth).wrapping_neg() as usize
+}
+
+/// Bytes in a row that pass after which [`escape_mixed`] leaves the rest of the run to the
 /// run-at-a-time path.
 const PLAIN_RUN: usize = 16;
+
+/// What [`escape_mixed`] writes for the start of a text: a character that passes (of one to
+/// four bytes), or the first byte escaped.
+struct Form {
+    /// Its bytes, the first `written` of them (the rest is whatever followed in the text).
+    bytes: [u8; ESCAPED_LEN],
+    taken: usize,
+    written: usize,
+    passes: bool,
+}
+
+/// The [`Form`] of the start of `text` (not empty): the character there if it passes
+/// ([`char_passes`]: zeros stand for bytes after the end, which continue no character), else
+/// its first byte escaped. The bytes of an invalid sequence, escaped one at a time, come out
+/// as the run-at-a-time path escapes them: each of them after the first is a continuation
+/// byte, which is escaped alone.
+fn next_form(text: &[u8]) -> Form {
+    let mut next = [0; ESCAPED_LEN];
+    for (next, &byte) in next.iter_mut().zip(text) {
+        *next = byte;
+    }
+    let begins = char_passes(&next);
+    let passes = begins > 0;
+    Form {
+        bytes: choose(passes, next, FORMS[0][usize::from(next[0])]),
+        taken: begins.max(1),
+        written: if passes { begins } else { ESCAPED_LEN },
+        passes,
+    }
+}
+
+/// For each byte value, the character it can begin that passes: its length (1 for plain
+/// ASCII, newline and tab; 0 for a byte that begins none) and the range of its second byte,
+/// `second_low` to `second_low + second_span`.
+struct Begins {
+    len: u8,
+    second_low: u8,
+    second_span: u8,
+    /// 1 when the character has no third (fourth) byte to look at, else 0.
+    no_third: u8,
+    no_fourth: u8,
+}
+
+static BEGINS: [Begins; 256] = {
+    let mut begins = [const {
+        Begins {
+            len: 0,
+            second_low: 0,
+            second_span: 0,
+            no_third: 0,
+            no_fourth: 0,
+        }
+    }; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let (len, second_low, second_high) = match lead_of(byte as u8) {
+            Lead::Plain => (1, 0, 0xff),
+            Lead::Alone => (0, 0, 0),
+            // U+00A0 to U+00BF: below them the C1 controls, which are escaped.
+            Lead::C2 => (2, 0xa0, 0xbf),
+            Lead::Two => (2, 0x80, 0xbf),
+            Lead::E0 => (3, 0xa0, 0xbf),
+            Lead::Ed => (3, 0x80, 0x9f),
+            Lead::Three => (3, 0x80, 0xbf),
+            Lead::F0 => (4, 0x90, 0xbf),
+            Lead::F4 => (4, 0x80, 0x8f),
+            Lead::Four => (4, 0x80, 0xbf),
+        };
+        begins[byte] = Begins {
+            len,
+            second_low,
+            second_span: second_high - second_low,
+            no_third: (len < 3) as u8,
+            no_fourth: (len < 4) as u8,
+        };
+        byte += 1;
+    }
+    begins
+};
+
+/// Each byte value's forms: escaped (`\xNN`, `FORMS[0]`) and as it is (`FORMS[1]`, the byte
+/// and three bytes of no meaning), so that choosing one is indexing, not a branch.
+static FORMS: [[[u8; ESCAPED_LEN]; 256]; 2] = {
+    let mut forms = [[[0; ESCAPED_LEN]; 256]; 2];
+    let mut byte = 0;
+    while byte < 256 {
+        forms[0][byte] = escaped(byte as u8);
+        forms[1][byte] = [byte as u8, 0, 0, 0];
+        byte += 1;
+    }
+    forms
+};
 
 /// How many bytes at the start of `input` pass unchanged, and how many bytes after those form
 /// the sequence to escape there (0 at the end of the input): 1 for a C0 control, the

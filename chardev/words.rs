@@ -19,7 +19,7 @@ const fn splat(byte: u8) -> Word {
 }
 
 const LOW7: Word = splat(0x7f);
-const HIGH: Word = splat(0x80);
+pub(crate) const HIGH: Word = splat(0x80);
 
 /// The word made of the first [`WORD_BYTES`] bytes of `bytes`, with the rest, if `bytes` has
 /// that many.
@@ -43,6 +43,22 @@ pub(crate) fn not_plain(word: Word) -> Word {
         return 0;
     }
     suspects & !(equal_to(word, b'\n') | equal_to(word, b'\t'))
+}
+
+/// The bytes of `word` that can begin a character of several bytes: 0xc2 to 0xf4.
+pub(crate) fn leads(word: Word) -> Word {
+    // 0xc2 and above: the high bit of `byte + 0x3e` (over 0xff carries: only bytes >= 0x80
+    // are asked, through their low 7 bits); 0xf4 and below: not the high bit of ...
+    let low = word & LOW7;
+    let at_least_c2 = (low + splat(0x80 - 0x42)) & HIGH;
+    let at_most_f4 = !(low + splat(0x80 - 0x75)) & HIGH;
+    at_least_c2 & at_most_f4 & word & HIGH
+}
+
+/// The bytes of `word` that are continuation bytes (0x80 to 0xbf): bit 7 set, bit 6 clear.
+pub(crate) fn continuations(word: Word) -> Word {
+    // Each byte's bit 6 moved to its bit 7 (bit 7 moves into the next byte's bit 0).
+    word & !(word << 1) & HIGH
 }
 
 /// Whether `byte` is plain ASCII: printable (0x20 to 0x7e) and not the backslash, which is
