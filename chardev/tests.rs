@@ -372,7 +372,7 @@ mod turn_kunit {
     use crate::waiting::Waiting;
     use kernel::{
         prelude::*,
-        time::{Delta, Instant},
+        time::{Delta, Instant, Monotonic},
     };
 
     fn new_turn() -> Pin<KBox<Turn<u32>>> {
@@ -437,8 +437,12 @@ mod turn_kunit {
             throttle.pay(1, Waiting::NotAllowed, &turn).err(),
             Some(EAGAIN)
         );
-        // A close does not wait: it sends, and owes.
-        assert_eq!(throttle.pay(2, expired(), &turn), Ok(2));
+        // A close waits until its deadline at most, then sends, and owes.
+        let started = Instant::<Monotonic>::now();
+        let soon = Waiting::Until(started + Delta::from_millis(20));
+        assert_eq!(throttle.pay(1, soon, &turn), Ok(1));
+        assert!(started.elapsed().as_nanos() >= 15_000_000);
+        assert_eq!(throttle.pay(1, expired(), &turn), Ok(1));
         // A call that reached nothing is refunded: its bytes are no longer owed.
         throttle.refund(4002);
         drop(send);

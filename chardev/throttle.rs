@@ -9,13 +9,14 @@
 //! - the host's ([`Throttle::pay`]): each send pays for all it puts on the host before its
 //!   host calls, once nothing is owed, and what it puts beyond the credit is owed, which the
 //!   next send waits for. Text held for its line's end pays when it goes. A close waits as a
-//!   send does, until its deadline ([`crate::waiting::CLOSE_WAIT`]), and drops what its file
-//!   holds if the debt is not paid by then (counted in `l4log-dropped-bytes`): closing files
-//!   one after another, each holding a byte that a stamp makes tens, cannot outrun the limit.
-//!   So the host gets at most the rate, one second's worth and one send (a line buffer's
-//!   worth, escaped and stamped: up to [`crate::l4bridge::MAX_CHUNK`] bytes a host call) at
-//!   any time, one send more per sender that found nothing owed at the same moment, and one
-//!   send more when a host call is slow, as the bucket fills meanwhile.
+//!   send does, but until its deadline ([`crate::waiting::CLOSE_WAIT`]) at most, and then
+//!   sends what its file holds and owes it: closing files one after another, each holding a
+//!   byte that a stamp makes tens, is paced as sending is, and no close drops its file's last
+//!   bytes for the limit. So the host gets at most the rate, one second's worth and one send
+//!   (a line buffer's worth, escaped and stamped: up to [`crate::l4bridge::MAX_CHUNK`] bytes a
+//!   host call) at any time, one send more per sender that found nothing owed at the same
+//!   moment or per close that waited its second, and one send more when a host call is slow,
+//!   as the bucket fills meanwhile.
 //! - the writers' ([`Throttle::acquire`]): a write step takes at most as many bytes as it
 //!   holds and spends them, so that a write that only fills its line buffer is paced as one
 //!   that sends. When it is empty, the writer sleeps interruptibly until enough has been
@@ -268,11 +269,12 @@ impl Throttle {
 
     /// Before host calls that put `bytes` bytes on the host: waits until the host's bucket owes
     /// nothing, as `waiting` allows, then spends them there; returns how many it spent (0
-    /// without a limit). While it waits, `turn` (the send's) is marked stalled, so that
-    /// non-blocking writers waiting for it get `EAGAIN`. Fails with nothing spent: `EAGAIN`
-    /// (non-blocking), `ERESTARTSYS` (a signal), `ETIMEDOUT` (a close whose deadline came
-    /// first: what it holds is dropped and counted, so that closing files one after another
-    /// cannot put more on the host than the limit, stamps included).
+    /// without a limit). A close waits until its deadline at most, whatever signals are
+    /// pending, and then sends and owes: closing files one after another is paced as sending
+    /// is (each close of a one-byte file puts a stamp of tens of bytes on the host), and no
+    /// close loses its file's last bytes to the limit. While it waits, `turn` (the send's) is
+    /// marked stalled, so that non-blocking writers waiting for it get `EAGAIN`. Fails with
+    /// `EAGAIN` (non-blocking) or `ERESTARTSYS` (a signal) with nothing spent.
     pub(crate) fn pay<T>(&self, bytes: usize, waiting: Waiting, turn: &Turn<T>) -> Result<usize> {
         if bytes == 0 || self.rate() == 0 {
             return Ok(0);
@@ -284,7 +286,7 @@ impl Throttle {
                 return Ok(0);
             }
             self.refill(&mut bucket, rate);
-            if !bucket.owes() {
+            if !bucket.owes() || waiting.expired() {
                 bucket.charge(bytes);
                 return Ok(bytes);
             }
@@ -308,10 +310,8 @@ impl Throttle {
         waiting: Waiting,
         turn: &Turn<T>,
     ) -> Result<MutexGuard<'a, Bucket>> {
-        match waiting {
-            Waiting::NotAllowed => return Err(EAGAIN),
-            Waiting::Until(_) if waiting.expired() => return Err(ETIMEDOUT),
-            _ => {}
+        if let Waiting::NotAllowed = waiting {
+            return Err(EAGAIN);
         }
         drop(bucket);
         turn.mark_stalled();
