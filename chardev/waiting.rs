@@ -52,10 +52,7 @@ impl Waiting {
 
     /// Whether the deadline has passed (never, without one).
     pub(crate) fn expired(self) -> bool {
-        match self {
-            Self::Until(deadline) => (deadline - Instant::<Monotonic>::now()).as_nanos() <= 0,
-            _ => false,
-        }
+        self.left_ns() == 0
     }
 }
 
